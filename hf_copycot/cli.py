@@ -1,0 +1,48 @@
+"""The `copycot` command: one entry point, each subcommand implemented in its own module.
+
+Subcommands import lazily so that `copycot --help` stays instant and a subcommand's heavy imports
+(torch, gradio) are paid only when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> ("module:function", one-line help). Each function takes the remaining argv and returns an
+# exit code.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "hf_copycot.demo:main",
+        "the main job on the embedded default (what `make demo` runs)",
+    ),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["usage: copycot <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += ["", "Run `copycot <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(
+            f"copycot: unknown command {name!r}; choose one of: {', '.join(SUBCOMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    module_name, func_name = SUBCOMMANDS[name][0].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
