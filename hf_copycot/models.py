@@ -88,13 +88,20 @@ class ModelLoadError(ValueError):
     """A model name or folder that cannot be loaded; the message is one line with the fix."""
 
 
+def check_model_name(name_or_path: str) -> None:
+    """Raise ModelLoadError for a `preset:NAME` that does not exist (checked before loading)."""
+    if name_or_path.startswith(PRESET_PREFIX):
+        name = name_or_path[len(PRESET_PREFIX) :]
+        if name not in PRESETS:
+            raise ModelLoadError(
+                f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)} "
+                f"(written `{PRESET_PREFIX}NAME`)"
+            )
+
+
 def preset_config(name: str, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
     """The transformers config of preset `name`, sized to `tokenizer`'s vocabulary."""
-    if name not in PRESETS:
-        raise ModelLoadError(
-            f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)} "
-            f"(written `{PRESET_PREFIX}NAME`)"
-        )
+    check_model_name(PRESET_PREFIX + name)
     shape = PRESETS[name]
     special = {
         "vocab_size": len(tokenizer),
