@@ -248,6 +248,20 @@ def backward_on_global_batch(
 # The run
 
 
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weight matrices only: not on biases and norms (as run_clm_no_trainer), nor
+    on Mamba's A_log (decaying it would pull every state's decay rate to the same value; mamba-ssm
+    exempts it too)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        exempt = param.ndim < 2 or "norm" in name.lower() or name.endswith("A_log")
+        (no_decay if exempt else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
 def checkpoint_dirs(output_dir: Path) -> list[Path]:
     found = (output_dir / "checkpoints").glob("step_*")
     return sorted((p for p in found if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
@@ -378,18 +392,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             shuffle=False,
             collate_fn=completion_collator(tokenizer),
         )
-    # -- Optimizer and schedule (no weight decay on biases and norms, as in run_clm_no_trainer).
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "norm" not in n.lower()]
-    no_decay = [
-        p for n, p in model.named_parameters() if not (p.ndim >= 2 and "norm" not in n.lower())
-    ]
+    # -- Optimizer and schedule.
     optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": args.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=args.learning_rate,
-        betas=(0.9, 0.95),
+        parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     # Micro-batches left over at the end of an epoch (fewer than gradient_accumulation_steps)

@@ -14,8 +14,6 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-FINAL_FILES = ("model.safetensors", "config.json", "eval_results.json")
-
 
 def holds_trained_model(folder: Path) -> bool:
     """Whether `folder` already has a finished model (weights and config)."""
@@ -43,14 +41,6 @@ def swap_in(staging: Path, output_dir: Path) -> None:
         shutil.rmtree(retired)
     else:
         staging.rename(output_dir)
-
-
-def atomic_copytree(source: Path, destination: Path) -> None:
-    """Copy a folder so that `destination` appears complete or not at all."""
-    tmp = destination.parent / f".{destination.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    tmp.rename(destination)
 
 
 def model_card(
@@ -97,16 +87,16 @@ def model_card(
     )
     numbers = "\n".join(f"| {key} | {value} |" for key, value in architecture.items())
     params = "\n".join(f"| {key} | {value} |" for key, value in hyperparameters.items())
+    target = "`cot + answer`" if use_cot else "`answer`, without the chain of thought"
     source = dataset or "generated on the fly by `hf_copycot.tasks` (fresh rows every step)"
     body = f"""
 # {model_name}
 
-A causal language model fine-tuned with [hf-copycot](https://github.com/hf-copycot/hf-copycot)
-on the `{task}` task of copy-cot ({"chain of thought + answer" if use_cot else "answer only"}),
-starting from `{base_model}`.
+A causal language model fine-tuned with hf-copycot on the `{task}` task of copy-cot, starting
+from `{base_model}`.
 
 - Data: {source}, config `{task}`.
-- Training: loss on the completion only (`cot + answer` and EOS), never on the prompt.
+- Training: loss on the completion only ({target} and EOS), never on the prompt.
 - Evaluation: greedy generation scored by `{eval_payload["metric"]}`; main score `{main_score}`.
 
 ## Results

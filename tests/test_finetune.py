@@ -202,9 +202,8 @@ def bpe_tokenizer(texts: list[str]):
 
 def pretrained_style_checkpoints(root: Path) -> dict[str, Path]:
     """A tiny MambaForCausalLM and GPTNeoXForCausalLM, saved as their Hub repos would be."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, MambaConfig, MambaForCausalLM
-
     from hf_copycot.tasks import generate
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, MambaConfig, MambaForCausalLM
 
     texts = []
     for task in ("copy", "lis", "phonebook"):
@@ -233,7 +232,7 @@ def pretrained_style_checkpoints(root: Path) -> dict[str, Path]:
                 num_attention_heads=4,
                 intermediate_size=64,
                 **ids,
-            )  # fmt: skip
+            )
         ),
     }
     folders = {}
