@@ -77,14 +77,17 @@ def test_from_scratch_trains_saves_and_reloads(
     out = tmp_path / "out"
     data = ["--dataset_name", copy_lis_dataset] if use_dataset else ["--max_length", "8"]
     argv = ["--model_name_or_path", f"preset:{preset}", "--dataset_config", task, *data]
-    assert run([*argv, "--max_steps", "3", "--output_dir", out, *FAST]) == 0
+    argv += ["--max_steps", "3", "--eval_steps", "2", "--report_to", "tensorboard"]
+    assert run([*argv, "--output_dir", out, *FAST]) == 0
 
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= names
     assert {"eval_results.json", "training_args.json", "generation_config.json"} <= names
     assert not list(tmp_path.glob(".*"))  # no staging folder left behind
+    assert list((out / "logs").rglob("events.out.tfevents.*"))  # the tensorboard tracker
     payload = json.loads((out / "eval_results.json").read_text())
     assert payload["global_step"] == 3 and payload["dataset_config"] == task
+    assert [entry["step"] for entry in payload["history"]] == [2, 3]
     assert set(payload["results"]) == {"test", "test_long"}
     for scores in payload["results"].values():
         assert scores["num_examples"] == 4 and scores["by_length"]
