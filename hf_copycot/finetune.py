@@ -399,7 +399,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     # Micro-batches left over at the end of an epoch (fewer than gradient_accumulation_steps)
     # are dropped.
-    updates_per_epoch = max(1, len(train_dataloader) // args.gradient_accumulation_steps)
+    updates_per_epoch = len(train_dataloader) // args.gradient_accumulation_steps
+    if updates_per_epoch == 0:
+        raise ArgumentError(
+            f"the training data gives {len(train_dataloader)} batches per process, fewer than "
+            f"--gradient_accumulation_steps {args.gradient_accumulation_steps}; use more rows or "
+            "smaller batches"
+        )
     max_steps = args.max_steps or math.ceil(args.num_train_epochs * updates_per_epoch)
     # A prepared scheduler steps once per process per update, hence the factors.
     lr_scheduler = accelerator.prepare(

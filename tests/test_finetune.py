@@ -329,6 +329,18 @@ BAD = [
     ),
     ([*TINY, "--dataset_config", "copy", "--task_params", "{n: 4}"], "--task_params is not JSON"),
     ([*TINY, "--dataset_config", "copy", "--resume_from_checkpoint", "latest"], "no checkpoint in"),
+    (
+        [
+            *TINY,
+            "--dataset_config",
+            "copy",
+            "--dataset_name",
+            "COPY_LIS",
+            "--gradient_accumulation_steps",
+            "2",
+        ],
+        "fewer than --gradient_accumulation_steps 2",
+    ),
 ]
 
 
