@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DistributedType
-from accelerate.logging import get_logger
 from torch.utils.data import DataLoader
 from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -27,8 +26,6 @@ from hf_copycot.collation import targets_of
 from hf_copycot.data import DataError, check_task, generate_rows, length_range, load_rows
 from hf_copycot.distributed import make_accelerator
 from hf_copycot.publishing import write_json
-
-logger = get_logger(__name__)
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "eval"
 METRIC_OF_TASK = {
