@@ -186,15 +186,19 @@ def eval_rows(
     seed: int,
     task_size: str = "small",
     task_params: dict | None = None,
+    train_lengths: tuple[int, int] | None = None,
 ) -> dict[str, list]:
     """Rows of `split` (columnar): from the dataset, or generated from `seed` with the task's
-    length range for that split."""
+    length range for that split. `train_lengths` (lengths trained on, when not the table's)
+    replaces the range of the in-distribution splits; `test_long` keeps the table's."""
     if dataset_name:
         data = load_rows(
             dataset_name, task, split, revision=revision, max_rows=max_examples, seed=seed
         )
         return data.to_dict()
     low, high = length_range(task, split, task_size)
+    if train_lengths is not None and split != "test_long":
+        low, high = train_lengths
     return generate_rows(
         task,
         max_examples or 200,

@@ -111,10 +111,10 @@ class DataArguments:
         default="small", metadata={"help": "Length table of generated rows (split_lengths)."}
     )
     min_length: int | None = field(
-        default=None, metadata={"help": "Generated training rows: shortest (default: table)."}
+        default=None, metadata={"help": "Generated train/test rows: shortest (default: table)."}
     )
     max_length: int | None = field(
-        default=None, metadata={"help": "Generated training rows: longest (default: table)."}
+        default=None, metadata={"help": "Generated train/test rows: longest (default: table)."}
     )
     task_params: str | None = field(
         default=None, metadata={"help": "Generator parameters as JSON, e.g. '{\"n\": 4}'."}
@@ -285,20 +285,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     # -- Data: validate everything (dataset, config, splits, columns) before building a model.
     task = check_task(data_args.dataset_config)
     task_params = parse_task_params(data_args.task_params)
-    eval_split_names = [s.strip() for s in data_args.eval_splits.split(",") if s.strip()]
-    eval_rows = {
-        split: evaluation.eval_rows(
-            task=task,
-            split=split,
-            dataset_name=data_args.dataset_name,
-            revision=data_args.dataset_revision,
-            max_examples=data_args.max_eval_examples,
-            seed=args.seed,
-            task_size=data_args.task_size,
-            task_params=task_params,
-        )
-        for split in eval_split_names
-    }
     train_rows = None
     if data_args.dataset_name:
         train_rows = load_rows(
@@ -312,9 +298,24 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
                 range(min(data_args.max_train_examples, len(train_rows)))
             )
 
-    train_lengths = length_range(task, "train", data_args.task_size)
-    min_length = data_args.min_length or train_lengths[0]
-    max_length = data_args.max_length or train_lengths[1]
+    table_lengths = length_range(task, "train", data_args.task_size)
+    min_length = data_args.min_length or table_lengths[0]
+    max_length = data_args.max_length or table_lengths[1]
+    eval_split_names = [s.strip() for s in data_args.eval_splits.split(",") if s.strip()]
+    eval_rows = {
+        split: evaluation.eval_rows(
+            task=task,
+            split=split,
+            dataset_name=data_args.dataset_name,
+            revision=data_args.dataset_revision,
+            max_examples=data_args.max_eval_examples,
+            seed=args.seed,
+            task_size=data_args.task_size,
+            task_params=task_params,
+            train_lengths=(min_length, max_length),
+        )
+        for split in eval_split_names
+    }
     if model_args.model_name_or_path.startswith(PRESET_PREFIX):
         # The character tokenizer has no <unk>: find characters it cannot encode now.
         if train_rows is not None:

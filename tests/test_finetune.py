@@ -91,6 +91,9 @@ def test_from_scratch_trains_saves_and_reloads(
     assert set(payload["results"]) == {"test", "test_long"}
     for scores in payload["results"].values():
         assert scores["num_examples"] == 4 and scores["by_length"]
+    if not use_dataset:  # generated test rows follow --max_length; test_long stays longer
+        assert all(int(n) <= 8 for n in payload["results"]["test"]["by_length"])
+        assert all(int(n) > 8 for n in payload["results"]["test_long"]["by_length"])
     card = (out / "README.md").read_text()
     assert "model-index" in card and f"preset:{preset}" in card and "| test_long | 4 |" in card
 
