@@ -8,6 +8,8 @@ every model built from a preset shares the same ids, whatever data it was traine
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
@@ -21,7 +23,7 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
 
     Encoding adds `<s>` in front (models see a start token before the prompt); decoding joins
     characters without separators. Characters outside the set raise on encode (there is no
-    `<unk>`): `check_covered` says which ones.
+    `<unk>`): `uncovered_characters` finds them first.
     """
     vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *CHARACTERS])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=None))
@@ -41,10 +43,9 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def uncovered_characters(texts, tokenizer_vocab: dict[str, int] | None = None) -> set[str]:
+def uncovered_characters(texts: Iterable[str]) -> set[str]:
     """Characters in `texts` that the character tokenizer cannot encode (empty set: all covered)."""
-    known = set(CHARACTERS) if tokenizer_vocab is None else set(tokenizer_vocab)
     seen: set[str] = set()
     for text in texts:
         seen.update(text)
-    return seen - known
+    return seen - set(CHARACTERS)
