@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 from accelerate import Accelerator
-from hf_copycot.tasks import generate
 
 from hf_copycot import cli
 from hf_copycot.evaluation import (
@@ -16,6 +15,7 @@ from hf_copycot.evaluation import (
     load_metric,
 )
 from hf_copycot.models import load_model_and_tokenizer
+from hf_copycot.tasks import generate
 
 PROMPTS = generate("copy", 24, seed=5, min_length=3, max_length=20, split="test")["prompt"]
 

@@ -208,8 +208,9 @@ def bpe_tokenizer(texts: list[str]):
 
 def pretrained_style_checkpoints(root: Path) -> dict[str, Path]:
     """A tiny MambaForCausalLM and GPTNeoXForCausalLM, saved as their Hub repos would be."""
-    from hf_copycot.tasks import generate
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, MambaConfig, MambaForCausalLM
+
+    from hf_copycot.tasks import generate
 
     texts = []
     for task in ("copy", "lis", "phonebook"):
