@@ -1,0 +1,53 @@
+"""COPY (Jelassi et al. 2024): repeat a random string after a delimiter.
+
+Row: prompt `s + "|"`, cot `""`, answer `s`, length `len(s)`; `s` is uniform over `alphabet`.
+
+Defaults: alphabet = the 26 lowercase letters (as in the reference). Lengths: `small` 5-20
+(test_long 21-40); `full` 5-50 (test_long 51-100), the scale at which Jelassi et al. train copy
+before testing length generalisation. Rows: `full` has 100,000 train and 2,000 per eval split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hf_copycot.tasks import _text
+from hf_copycot.tasks._spec import TaskSpec, check_alphabet, lengths_table, rows_table
+
+LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
+
+
+def random_strings(rng: np.random.Generator, lengths: np.ndarray, alphabet: str) -> np.ndarray:
+    """A padded (rows, max length) uint8 matrix of character codes, uniform over `alphabet`."""
+    letters = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
+    width = int(lengths.max()) if len(lengths) else 0
+    return letters[rng.integers(0, len(letters), size=(len(lengths), width))]
+
+
+def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
+    strings = _text.padded_rows(random_strings(rng, lengths, params["alphabet"]), lengths)
+    n = len(lengths)
+    return {
+        "prompt": _text.render([strings, b"|"], n),
+        "cot": [""] * n,
+        "answer": _text.render([strings], n),
+    }
+
+
+def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
+    check_alphabet(params["alphabet"])
+
+
+SPEC = TaskSpec(
+    name="copy",
+    summary="repeat a random string after the delimiter `|`",
+    length_meaning="characters in the string",
+    params={"alphabet": LOWERCASE},
+    lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 50), full_long=(51, 100)),
+    rows=rows_table(full_train=100_000, full_eval=2_000),
+    extra_columns={},
+    build=build,
+    check=check,
+)
