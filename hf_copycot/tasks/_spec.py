@@ -31,7 +31,10 @@ class TaskSpec:
 
 
 def lengths_table(
-    small: tuple[int, int], small_long: tuple[int, int], full: tuple[int, int], full_long: tuple[int, int]
+    small: tuple[int, int],
+    small_long: tuple[int, int],
+    full: tuple[int, int],
+    full_long: tuple[int, int],
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """Length ranges per size: train, validation and test share one range, test_long is beyond it."""
     return {

@@ -61,7 +61,7 @@ def concat(pieces: list[Piece], num_rows: int) -> Ragged:
         np.full(num_rows, len(p), dtype=np.int64) if isinstance(p, bytes) else p.lengths
         for p in pieces
     ]
-    for p, lengths in zip(pieces, piece_lengths, strict=True):
+    for lengths in piece_lengths:
         if len(lengths) != num_rows:
             raise ValueError(f"piece has {len(lengths)} rows, expected {num_rows}")
     row_lengths = np.sum(piece_lengths, axis=0, dtype=np.int64) if pieces else np.zeros(num_rows)
@@ -128,7 +128,9 @@ def join_ints(values: np.ndarray, group_sizes: np.ndarray, sep: bytes = b" ") ->
     return join(int_codes(values), group_sizes, sep)
 
 
-def padded_rows(matrix: np.ndarray, lengths: np.ndarray, starts: np.ndarray | None = None) -> Ragged:
+def padded_rows(
+    matrix: np.ndarray, lengths: np.ndarray, starts: np.ndarray | None = None
+) -> Ragged:
     """Row r of a padded 2-D uint8 matrix, columns starts[r] .. starts[r] + lengths[r] - 1."""
     num_rows, width = matrix.shape
     starts = np.zeros(num_rows, dtype=np.int64) if starts is None else starts

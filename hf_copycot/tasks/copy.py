@@ -42,7 +42,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 
 SPEC = TaskSpec(
     name="copy",
-    summary="repeat a random string after the delimiter `|`",
+    summary="Repeat a random string after the delimiter `|`",
     length_meaning="characters in the string",
     params={"alphabet": LOWERCASE},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 50), full_long=(51, 100)),

@@ -48,7 +48,9 @@ def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         substitute = np.where(a[:, i - 1 : i] == b, 0, SUBSTITUTE_COST).astype(np.int32)
         candidate = np.empty((num_rows, width_b + 1), dtype=np.int32)
         candidate[:, 0] = INSERT_DELETE_COST * i
-        candidate[:, 1:] = np.minimum(previous[:, 1:] + INSERT_DELETE_COST, previous[:, :-1] + substitute)
+        candidate[:, 1:] = np.minimum(
+            previous[:, 1:] + INSERT_DELETE_COST, previous[:, :-1] + substitute
+        )
         table[:, i - 1] = np.minimum.accumulate(candidate - steps, axis=1) + steps
         previous = table[:, i - 1]
     return table
@@ -140,15 +142,24 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
         )
     check_int("max_length_gap", params["max_length_gap"], minimum=0)
     fraction = params["independent_fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 <= fraction <= 1
+    ):
         raise ValueError(f"independent_fraction must be a number in [0, 1], got {fraction!r}")
 
 
 SPEC = TaskSpec(
     name="ed",
-    summary="edit distance (insert/delete 2, substitute 3); cot = the DP table row by row",
+    summary="Edit distance (insert/delete 2, substitute 3); cot = the DP table row by row",
     length_meaning="characters in the first string",
-    params={"min_alphabet": 3, "max_alphabet": 10, "independent_fraction": 0.4, "max_length_gap": 3},
+    params={
+        "min_alphabet": 3,
+        "max_alphabet": 10,
+        "independent_fraction": 0.4,
+        "max_length_gap": 3,
+    },
     lengths=lengths_table(small=(3, 8), small_long=(9, 12), full=(5, 20), full_long=(21, 30)),
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"string_a": "string", "string_b": "string"},

@@ -79,7 +79,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 
 SPEC = TaskSpec(
     name="lis",
-    summary="longest strictly increasing subsequence; cot = LIS length ending at each position",
+    summary="Longest strictly increasing subsequence; cot = LIS length ending at each position",
     length_meaning="numbers in the sequence",
     params={"min_value": 0, "max_value": 249, "plant": True},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 100), full_long=(101, 150)),

@@ -37,7 +37,9 @@ def solve(values: np.ndarray, window: np.ndarray) -> np.ndarray:
     return dp
 
 
-def sample_window(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+def sample_window(
+    rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]
+) -> np.ndarray:
     if params["m"] is not None:
         return np.full(len(lengths), params["m"], dtype=np.int64)
     log_uniform = np.floor(lengths ** rng.random(len(lengths))).astype(np.int64)
@@ -73,13 +75,17 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
     if params["m"] is not None:
         check_int("m", params["m"], minimum=1)
     fraction = params["global_fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 <= fraction <= 1
+    ):
         raise ValueError(f"global_fraction must be a number in [0, 1], got {fraction!r}")
 
 
 SPEC = TaskSpec(
     name="local_dp",
-    summary="dp_i = x_i + min of the previous m dp values; cot = every dp value",
+    summary="An m-local DP, dp_i = x_i + min(previous m dp values); cot = every dp value",
     length_meaning="values in the sequence",
     params={"min_value": -9, "max_value": 9, "m": None, "global_fraction": 0.25},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 100), full_long=(101, 150)),

@@ -89,7 +89,9 @@ def build_parts(
     n = params["n"]
     codes, starts = sample(rng, lengths, params["alphabet"], n)
     rest = lengths - starts - n
-    answer_lengths = rest if params["answer_length"] is None else np.minimum(rest, params["answer_length"])
+    answer_lengths = (
+        rest if params["answer_length"] is None else np.minimum(rest, params["answer_length"])
+    )
     strings = _text.padded_rows(codes, lengths)
     ngrams = _text.padded_rows(codes, np.full(len(lengths), n), starts)
     answers = _text.padded_rows(codes, answer_lengths, starts + n)

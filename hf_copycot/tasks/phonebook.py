@@ -116,7 +116,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 
 SPEC = TaskSpec(
     name="phonebook",
-    summary="look up a name's 10-digit number in a phone book of N entries (two few-shot lines)",
+    summary="Look up a name's 10-digit number in a phone book of N entries (two few-shot lines)",
     length_meaning="entries in the phone book",
     params={},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(10, 100), full_long=(101, 150)),
