@@ -103,6 +103,36 @@ def test_unique_ngram_starts_match_brute_force(text, n):
 
 
 @FAST
+@given(
+    st.lists(st.text(alphabet="abc", min_size=4, max_size=12), min_size=1, max_size=6),
+    st.integers(0, 99),
+)
+def test_fast_unique_ngram_pick_is_a_unique_start_or_none(texts, seed):
+    width = max(map(len, texts)) + 2
+    codes = np.zeros((len(texts), width), dtype=np.uint8)
+    for r, text in enumerate(texts):
+        codes[r, : len(text)] = np.frombuffer(text.encode(), dtype=np.uint8)
+    lengths = np.array([len(t) for t in texts])
+    chosen = ngram_lookup._pick_unique(np.random.default_rng(seed), codes, lengths, 3)
+    for text, start in zip(texts, chosen.tolist(), strict=True):
+        expected = unique_starts(text, 3)
+        assert (start == -1) if not expected else (start in expected)
+
+
+def test_unique_ngram_pick_is_uniform_over_the_unique_starts():
+    text = "abcabcxyzab"  # "abc" repeats (starts 0, 3); "zab" has nothing after it (start 8)
+    expected = unique_starts(text, 3)
+    assert expected == [1, 2, 4, 5, 6, 7]
+    codes = np.zeros((6000, len(text) + 2), dtype=np.uint8)
+    codes[:, : len(text)] = np.frombuffer(text.encode(), dtype=np.uint8)
+    chosen = ngram_lookup._pick_unique(np.random.default_rng(0), codes, np.full(6000, len(text)), 3)
+    counts = np.bincount(chosen, minlength=len(text))
+    assert sorted(np.nonzero(counts)[0].tolist()) == expected
+    share = counts[expected] / 6000
+    assert np.all(np.abs(share - 1 / len(expected)) < 0.03), share
+
+
+@FAST
 @given(st.lists(st.lists(st.integers(-3, 3), min_size=1, max_size=9), min_size=1, max_size=4))
 def test_lis_solver_on_ties_and_runs(sequences):
     width = max(map(len, sequences))
@@ -210,6 +240,8 @@ def test_integer_text_matches_str(values):
         ({"min_length": 0}, "min_length must be a positive integer"),
         ({"colour": "red"}, "unknown parameter 'colour' for task 'copy'"),
         ({"alphabet": "ab|"}, "alphabet contains '|'"),
+        ({"alphabet": "ab."}, "alphabet contains '.'"),
+        ({"alphabet": "aba"}, "repeated characters"),
         ({"task": "prefix_ngram", "min_length": 3}, "too short for 3-grams"),
         ({"task": "phonebook", "min_length": 2}, "at least 3 entries"),
         ({"task": "ed", "max_alphabet": 27}, "max_alphabet <= 26"),

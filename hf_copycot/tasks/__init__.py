@@ -103,13 +103,23 @@ def resolve_params(task: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_request(
-    task: str, num_rows: int, seed: int, min_length: int, max_length: int, params: Mapping[str, Any]
+    task: str,
+    num_rows: int,
+    seed: int,
+    min_length: int,
+    max_length: int,
+    params: Mapping[str, Any],
+    split: str = "train",
 ) -> dict[str, Any]:
     """Validate a generate() call; returns the full parameter dict. Raises a one-line ValueError."""
     spec = get_spec(task)
     for name, value in (("num_rows", num_rows), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if not isinstance(split, str) or not split or not all(32 < ord(c) < 127 for c in split):
+        raise ValueError(
+            f"split must be a non-empty name of printable ASCII characters, got {split!r}"
+        )
     for name, value in (("min_length", min_length), ("max_length", max_length)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -131,7 +141,7 @@ def generate(
     **params: Any,
 ) -> dict[str, list]:
     """`num_rows` rows of `task` as columns: id, task, prompt, cot, answer, length, then extras."""
-    full = check_request(task, num_rows, seed, min_length, max_length, params)
+    full = check_request(task, num_rows, seed, min_length, max_length, params, split)
     spec = SPECS[task]
     parts: list[dict[str, list]] = []
     for block, first in enumerate(range(0, num_rows, BLOCK_ROWS)):
@@ -154,7 +164,10 @@ def generate(
                 **{name: built[name] for name in spec.extra_columns},
             }
         )
-    names = list(columns(task))
     if len(parts) == 1:
         return parts[0]
-    return {name: [value for part in parts for value in part[name]] for name in names}
+    merged: dict[str, list] = {name: [] for name in columns(task)}
+    for part in parts:
+        for name, values in merged.items():
+            values.extend(part[name])
+    return merged

@@ -56,8 +56,9 @@ def rows_table(full_train: int, full_eval: int) -> dict[str, dict[str, int]]:
     }
 
 
-def check_alphabet(alphabet: object, forbidden: str = "|") -> str:
-    """A non-empty string of distinct printable ASCII characters other than the delimiters."""
+def check_alphabet(alphabet: object, forbidden: str = "|.") -> str:
+    """A non-empty string of distinct printable ASCII characters other than `|` (the delimiter)
+    and `.` (an end marker for the metrics, docs/FORMATS.md)."""
     if not isinstance(alphabet, str) or not alphabet:
         raise ValueError("alphabet must be a non-empty string of printable ASCII characters")
     bad = [c for c in alphabet if not (32 <= ord(c) <= 126) or c in forbidden]

@@ -138,6 +138,27 @@ def padded_rows(
     return take(matrix.ravel(), row_offsets + starts, lengths)
 
 
+def strings_of(
+    chars: np.ndarray, lengths: np.ndarray, starts: np.ndarray | None = None
+) -> list[str]:
+    """Row r's characters starts[r] .. starts[r] + lengths[r] - 1 of a padded uint8 matrix.
+
+    The fast path for text that sits in one padded matrix: a NUL is written just past each row's
+    text (so the matrix needs a spare column there and is modified), then one boolean-mask pass,
+    one decode and one split. `starts` defaults to 0.
+    """
+    num_rows, width = chars.shape
+    if num_rows == 0:
+        return []
+    columns = np.arange(width)
+    ends = lengths if starts is None else starts + lengths
+    chars[np.arange(num_rows), ends] = 0
+    keep = columns <= ends[:, None]
+    if starts is not None:
+        keep &= columns >= starts[:, None]
+    return chars[keep].tobytes().decode("ascii").split("\0")[:-1]
+
+
 def split_list(flat: list, lengths: np.ndarray) -> list[list]:
     """A flat Python list cut into consecutive sublists of the given lengths."""
     ends = np.cumsum(lengths).tolist()

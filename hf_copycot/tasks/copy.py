@@ -13,26 +13,36 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import _text
 from hf_copycot.tasks._spec import TaskSpec, check_alphabet, lengths_table, rows_table
 
 LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
 
 
-def random_strings(rng: np.random.Generator, lengths: np.ndarray, alphabet: str) -> np.ndarray:
-    """A padded (rows, max length) uint8 matrix of character codes, uniform over `alphabet`."""
+def random_strings(
+    rng: np.random.Generator, lengths: np.ndarray, alphabet: str, spare: int = 0
+) -> np.ndarray:
+    """A padded (rows, max length + spare) uint8 matrix of codes, uniform over `alphabet`."""
     letters = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
-    width = int(lengths.max()) if len(lengths) else 0
-    return letters[rng.integers(0, len(letters), size=(len(lengths), width))]
+    width = (int(lengths.max()) if len(lengths) else 0) + spare
+    return np.take(
+        letters, rng.integers(0, len(letters), size=(len(lengths), width), dtype=np.int16)
+    )
 
 
 def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
-    strings = _text.padded_rows(random_strings(rng, lengths, params["alphabet"]), lengths)
-    n = len(lengths)
+    # One flat buffer "s|<NUL>" per row: split on NUL gives the prompts, on "|<NUL>" the answers
+    # ("|" is never in the alphabet).
+    letters = np.frombuffer(params["alphabet"].encode("ascii"), dtype=np.uint8)
+    ends = np.cumsum(lengths + 2)
+    size = int(ends[-1]) if len(ends) else 0
+    buffer = np.take(letters, rng.integers(0, len(letters), size=size, dtype=np.int16))
+    buffer[ends - 2] = ord("|")
+    buffer[ends - 1] = 0
+    text = buffer.tobytes().decode("ascii")
     return {
-        "prompt": _text.render([strings, b"|"], n),
-        "cot": [""] * n,
-        "answer": _text.render([strings], n),
+        "prompt": text.split("\0")[:-1],
+        "cot": [""] * len(lengths),
+        "answer": text.split("|\0")[:-1],
     }
 
 

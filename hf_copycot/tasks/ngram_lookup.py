@@ -26,54 +26,92 @@ LENGTHS = lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 50), full_l
 ROWS = rows_table(full_train=100_000, full_eval=2_000)
 EXTRA_COLUMNS = {"ngram": "string"}
 MAX_REDRAWS = 100
+QUICK_TRIES = 3
+
+
+def ngram_keys(codes: np.ndarray, n: int) -> np.ndarray:
+    """Exact integer key of the n-gram at every start: its character codes as base-256 digits."""
+    num_starts = codes.shape[1] - n + 1
+    dtype = np.int32 if n <= 3 else np.int64  # 256**3 < 2**31: half the memory traffic
+    keys = codes[:, :num_starts].astype(dtype)
+    for k in range(1, n):
+        keys <<= 8
+        keys |= codes[:, k : k + num_starts]
+    return keys
 
 
 def unique_ngram_starts(codes: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     """Every start j of an n-gram that occurs once in its row and has a character after it.
 
-    Returns (rows, starts) of those positions in row-major order.
+    Returns (rows, starts) of those positions in row-major order. Sorts every row's keys.
     """
-    num_rows, width = codes.shape
-    num_starts = width - n + 1
+    num_starts = codes.shape[1] - n + 1
     if num_starts <= 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    # Exact integer key of every n-gram: its characters as digits of a base-256 number.
-    keys = np.zeros((num_rows, num_starts), dtype=np.int64)
-    for k in range(n):
-        keys = keys * 256 + codes[:, k : k + num_starts]
-    row, start = np.nonzero(np.arange(num_starts) <= (lengths - n)[:, None])
-    key = keys[row, start]
-    order = np.lexsort((key, row))
-    sorted_row, sorted_key = row[order], key[order]
-    new_run = np.ones(len(order), dtype=bool)
-    new_run[1:] = (sorted_row[1:] != sorted_row[:-1]) | (sorted_key[1:] != sorted_key[:-1])
-    run_id = np.cumsum(new_run) - 1
-    count = np.empty(len(order), dtype=np.int64)
-    count[order] = np.bincount(run_id)[run_id]
-    eligible = (count == 1) & (start <= lengths[row] - n - 1)
-    return row[eligible], start[eligible]
+    columns = np.arange(num_starts)
+    # Starts past the string get distinct negative keys, so they never match anything.
+    keys = np.where(columns <= (lengths - n)[:, None], ngram_keys(codes, n), -1 - columns)
+    order = np.argsort(keys, axis=1, kind="stable")
+    ranked = np.take_along_axis(keys, order, axis=1)
+    repeated = np.zeros(ranked.shape, dtype=bool)
+    repeated[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    repeated[:, :-1] |= repeated[:, 1:].copy()
+    once = np.empty(ranked.shape, dtype=bool)
+    np.put_along_axis(once, order, ~repeated, axis=1)
+    return np.nonzero(once & (columns <= (lengths - n - 1)[:, None]))
+
+
+def _pick_unique(
+    rng: np.random.Generator, codes: np.ndarray, lengths: np.ndarray, n: int
+) -> np.ndarray:
+    """A uniformly random unique-n-gram start per row, or -1 where a row has none.
+
+    Fast path: draw a start uniformly and keep it if its n-gram occurs once (rejection sampling,
+    so still uniform over the unique starts); rows that fail a few times take the exact search.
+    """
+    num_rows = len(lengths)
+    keys = ngram_keys(codes, n)
+    inside = np.arange(keys.shape[1]) <= (lengths - n)[:, None]
+    chosen = np.full(num_rows, -1, dtype=np.int64)
+    todo = np.arange(num_rows)
+    for _ in range(QUICK_TRIES):
+        pick = np.floor(rng.random(len(todo)) * (lengths[todo] - n)).astype(np.int64)
+        row_keys = keys[todo]
+        hits = ((row_keys == row_keys[np.arange(len(todo)), pick][:, None]) & inside[todo]).sum(
+            axis=1
+        )
+        ok = hits == 1
+        chosen[todo[ok]] = pick[ok]
+        todo = todo[~ok]
+        if len(todo) == 0:
+            return chosen
+    rows, candidates = unique_ngram_starts(codes[todo], lengths[todo], n)
+    per_row = np.bincount(rows, minlength=len(todo))
+    first = np.cumsum(per_row) - per_row
+    pick = np.floor(rng.random(len(todo)) * per_row).astype(np.int64)
+    found = per_row > 0
+    chosen[todo[found]] = candidates[(first + pick)[found]]
+    return chosen
 
 
 def sample(
     rng: np.random.Generator, lengths: np.ndarray, alphabet: str, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Strings (padded code matrix) and one uniformly chosen unique n-gram start per row."""
+    """Strings (padded code matrix with 2 spare columns) and a unique n-gram start per row."""
     num_rows = len(lengths)
-    codes = np.zeros((num_rows, int(lengths.max()) if num_rows else 0), dtype=np.uint8)
+    codes = np.zeros((num_rows, (int(lengths.max()) if num_rows else 0) + 2), dtype=np.uint8)
     starts = np.zeros(num_rows, dtype=np.int64)
     pending = np.arange(num_rows)
     for _ in range(MAX_REDRAWS):
         if len(pending) == 0:
             return codes, starts
-        drawn = random_strings(rng, lengths[pending], alphabet)
-        rows, cand = unique_ngram_starts(drawn, lengths[pending], n)
-        per_row = np.bincount(rows, minlength=len(pending))
-        first = np.cumsum(per_row) - per_row
-        pick = np.floor(rng.random(len(pending)) * per_row).astype(np.int64)
-        ok = per_row > 0
-        chosen = cand[(first + pick)[ok]]
+        drawn = random_strings(rng, lengths[pending], alphabet, spare=2)
+        chosen = _pick_unique(rng, drawn, lengths[pending], n)
+        ok = chosen >= 0
+        if len(pending) == num_rows and ok.all():  # the usual case: no redraws
+            return drawn, chosen
         codes[pending[ok], : drawn.shape[1]] = drawn[ok]
-        starts[pending[ok]] = chosen
+        starts[pending[ok]] = chosen[ok]
         pending = pending[~ok]
     raise ValueError(
         f"no string of length {int(lengths[pending].min())} over {len(alphabet)} characters had an "
@@ -84,23 +122,28 @@ def sample(
 
 def build_parts(
     rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]
-) -> tuple[_text.Ragged, _text.Ragged, dict[str, list]]:
-    """The strings, the n-grams, and the columns answer and ngram."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strings (padded codes, 2 spare columns), their n-grams (rows, n) and n-gram starts."""
     n = params["n"]
     codes, starts = sample(rng, lengths, params["alphabet"], n)
+    grams = np.take_along_axis(codes, starts[:, None] + np.arange(n), axis=1)
+    return codes, grams, starts
+
+
+def columns(
+    codes: np.ndarray, grams: np.ndarray, starts: np.ndarray, lengths: np.ndarray, params: dict
+) -> dict[str, list]:
+    """The answer and ngram columns. Overwrites `codes` (call it after building the prompts)."""
+    num_rows, n = grams.shape
     rest = lengths - starts - n
-    answer_lengths = (
-        rest if params["answer_length"] is None else np.minimum(rest, params["answer_length"])
-    )
-    strings = _text.padded_rows(codes, lengths)
-    ngrams = _text.padded_rows(codes, np.full(len(lengths), n), starts)
-    answers = _text.padded_rows(codes, answer_lengths, starts + n)
-    num_rows = len(lengths)
-    columns = {
-        "answer": _text.render([answers], num_rows),
-        "ngram": _text.render([ngrams], num_rows),
+    limit = params["answer_length"]
+    answer_lengths = rest if limit is None else np.minimum(rest, limit)
+    gram_chars = np.zeros((num_rows, n + 1), dtype=np.uint8)
+    gram_chars[:, :n] = grams
+    return {
+        "answer": _text.strings_of(codes, answer_lengths, starts + n),
+        "ngram": _text.strings_of(gram_chars, np.full(num_rows, n)),
     }
-    return strings, ngrams, columns
 
 
 def check(params: dict[str, Any], min_length: int, max_length: int) -> None:

@@ -17,9 +17,17 @@ from hf_copycot.tasks._spec import TaskSpec
 
 
 def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
-    strings, ngrams, columns = ngram_lookup.build_parts(rng, lengths, params)
-    n = len(lengths)
-    return {"prompt": _text.render([ngrams, b"|", strings, b"|"], n), "cot": [""] * n, **columns}
+    codes, grams, starts = ngram_lookup.build_parts(rng, lengths, params)
+    num_rows, n = grams.shape
+    # [n-gram | "|" | string, "|" at its end, spare]
+    chars = np.empty((num_rows, n + 1 + codes.shape[1]), dtype=np.uint8)
+    chars[:, :n] = grams
+    chars[:, n] = ord("|")
+    chars[:, n + 1 :] = codes
+    chars[np.arange(num_rows), n + 1 + lengths] = ord("|")
+    prompts = _text.strings_of(chars, n + 2 + lengths)
+    answer_and_ngram = ngram_lookup.columns(codes, grams, starts, lengths, params)
+    return {"prompt": prompts, "cot": [""] * num_rows, **answer_and_ngram}
 
 
 SPEC = TaskSpec(

@@ -18,9 +18,17 @@ from hf_copycot.tasks._spec import TaskSpec
 
 
 def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
-    strings, ngrams, columns = ngram_lookup.build_parts(rng, lengths, params)
-    n = len(lengths)
-    return {"prompt": _text.render([strings, b"|", ngrams], n), "cot": [""] * n, **columns}
+    codes, grams, starts = ngram_lookup.build_parts(rng, lengths, params)
+    num_rows, n = grams.shape
+    # [string | "|" | n-gram, spare]
+    chars = np.zeros((num_rows, codes.shape[1] + n), dtype=np.uint8)
+    chars[:, : codes.shape[1]] = codes
+    rows = np.arange(num_rows)
+    chars[rows, lengths] = ord("|")
+    chars[rows[:, None], lengths[:, None] + 1 + np.arange(n)] = grams
+    prompts = _text.strings_of(chars, lengths + 1 + n)
+    answer_and_ngram = ngram_lookup.columns(codes, grams, starts, lengths, params)
+    return {"prompt": prompts, "cot": [""] * num_rows, **answer_and_ngram}
 
 
 SPEC = TaskSpec(
