@@ -295,6 +295,8 @@ def render_card(manifest: dict[str, Any]) -> str:
             "",
             f"{spec.summary}. `length` = {spec.length_meaning}.",
             "",
+            f"Format: {spec.text_format}.",
+            "",
             f"Example (length {example_length}):",
             "",
             "```json",
@@ -303,7 +305,8 @@ def render_card(manifest: dict[str, Any]) -> str:
             "",
             "Parameters: "
             + (", ".join(f"`{k}={json.dumps(v)}`" for k, v in info["params"].items()) or "none")
-            + f". Text format: docs/FORMATS.md; sampling: `hf_copycot/tasks/{spec.build.__module__.rsplit('.', 1)[-1]}.py`.",
+            + f". Generator version `{manifest['generator_version']}`; sampling and defaults: "
+            + f"`hf_copycot/tasks/{spec.build.__module__.rsplit('.', 1)[-1]}.py`; formats: docs/FORMATS.md.",
             "",
             "| split | rows | length | content sha256 |",
             "| --- | --- | --- | --- |",

@@ -75,7 +75,7 @@ def test_card_metadata_and_sections(small_build):
     manifest = json.loads((small_build / dataset_repo.MARKER).read_text())
     assert f"generator version `{tasks.GENERATOR_VERSION}`" in card
     for name in tasks.TASK_NAMES:
-        assert f"## `{name}`" in card
+        assert f"## `{name}`" in card and f"Format: {tasks.SPECS[name].text_format}." in card
         for split, info in manifest["configs"][name]["splits"].items():
             row = f"| {split} | {info['rows']:,} | {info['min_length']}-{info['max_length']} | `{info['content_sha256']}` |"
             assert row in card

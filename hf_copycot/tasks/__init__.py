@@ -12,6 +12,7 @@ so splits never share a random stream. Lengths are uniform in [min_length, max_l
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -89,6 +90,12 @@ def split_rows(task: str, size: str = "small") -> dict[str, int]:
     return dict(get_spec(task).rows[_check_size(size)])
 
 
+@functools.lru_cache(maxsize=16)
+def _decimals(first: int, count: int) -> tuple[str, ...]:
+    """str(i) for a block of row numbers; cached because every call re-uses the same blocks."""
+    return tuple(map(str, range(first, first + count)))
+
+
 def _stream_key(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
@@ -155,7 +162,7 @@ def generate(
         prefix = f"{task}-{split}-{seed}-"
         parts.append(
             {
-                "id": [f"{prefix}{i}" for i in range(first, first + count)],
+                "id": [prefix + number for number in _decimals(first, count)],
                 "task": [task] * count,
                 "prompt": built["prompt"],
                 "cot": built["cot"],

@@ -21,6 +21,7 @@ Checker = Callable[[dict[str, Any], int, int], None]
 class TaskSpec:
     name: str
     summary: str  # one line for the dataset card
+    text_format: str  # prompt / cot / answer in one line (docs/FORMATS.md has the table)
     length_meaning: str  # what the `length` column counts
     params: Mapping[str, Any]  # defaults of the task's keyword parameters
     lengths: Mapping[str, Mapping[str, tuple[int, int]]]  # size -> split -> (min, max), inclusive

@@ -53,6 +53,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 SPEC = TaskSpec(
     name="copy",
     summary="Repeat a random string after the delimiter `|`",
+    text_format='prompt `s + "|"`, cot `""`, answer `s`',
     length_meaning="characters in the string",
     params={"alphabet": LOWERCASE},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 50), full_long=(51, 100)),

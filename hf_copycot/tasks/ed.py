@@ -153,6 +153,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 SPEC = TaskSpec(
     name="ed",
     summary="Edit distance (insert/delete 2, substitute 3); cot = the DP table row by row",
+    text_format='prompt `a + "|" + b + "|"`, cot = rows i = 1..len(a) of the DP table, each `dp[i][1..len(b)]` joined by `" "`, rows joined by `","`, then `"|"`; answer `str(dp[len(a)][len(b)])`',
     length_meaning="characters in the first string",
     params={
         "min_alphabet": 3,

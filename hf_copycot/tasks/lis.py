@@ -80,6 +80,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 SPEC = TaskSpec(
     name="lis",
     summary="Longest strictly increasing subsequence; cot = LIS length ending at each position",
+    text_format='prompt `"x1 x2 ... xn|"`, cot `"d1 d2 ... dn|"` (d_i = LIS length ending at x_i), answer `str(max(d))`',
     length_meaning="numbers in the sequence",
     params={"min_value": 0, "max_value": 249, "plant": True},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 100), full_long=(101, 150)),

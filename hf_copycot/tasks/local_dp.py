@@ -86,6 +86,7 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 SPEC = TaskSpec(
     name="local_dp",
     summary="An m-local DP, dp_i = x_i + min(previous m dp values); cot = every dp value",
+    text_format='prompt `"m=" + str(m) + ":" + "x1 x2 ... xn|"`, cot `"dp1 dp2 ... dpn|"`, answer `str(dp_n)`',
     length_meaning="values in the sequence",
     params={"min_value": -9, "max_value": 9, "m": None, "global_fraction": 0.25},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(5, 100), full_long=(101, 150)),

@@ -68,18 +68,17 @@ def _pick_unique(
 
     Fast path: draw a start uniformly and keep it if its n-gram occurs once (rejection sampling,
     so still uniform over the unique starts); rows that fail a few times take the exact search.
+    Needs zero padding (`random_strings`): an n-gram that reaches into it matches no real one.
     """
     num_rows = len(lengths)
     keys = ngram_keys(codes, n)
-    inside = np.arange(keys.shape[1]) <= (lengths - n)[:, None]
     chosen = np.full(num_rows, -1, dtype=np.int64)
     todo = np.arange(num_rows)
     for _ in range(QUICK_TRIES):
         pick = np.floor(rng.random(len(todo)) * (lengths[todo] - n)).astype(np.int64)
-        row_keys = keys[todo]
-        hits = ((row_keys == row_keys[np.arange(len(todo)), pick][:, None]) & inside[todo]).sum(
-            axis=1
-        )
+        row_keys = keys if len(todo) == num_rows else keys[todo]
+        picked = row_keys[np.arange(len(todo)), pick]
+        hits = np.count_nonzero(row_keys == picked[:, None], axis=1)
         ok = hits == 1
         chosen[todo[ok]] = pick[ok]
         todo = todo[~ok]

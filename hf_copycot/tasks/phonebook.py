@@ -117,6 +117,10 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 SPEC = TaskSpec(
     name="phonebook",
     summary="Look up a name's 10-digit number in a phone book of N entries (two few-shot lines)",
+    text_format=(
+        'prompt = N lines `First Last: dddddddddd` joined by `"\\n"`, `"\\n\\n"`, two other lines of '
+        'the book joined by `"\\n"`, `"\\n\\n"`, the query `First Last:`; cot `""`; answer `" " + number`'
+    ),
     length_meaning="entries in the phone book",
     params={},
     lengths=lengths_table(small=(5, 20), small_long=(21, 40), full=(10, 100), full_long=(101, 150)),

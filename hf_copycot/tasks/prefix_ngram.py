@@ -33,6 +33,7 @@ def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any])
 SPEC = TaskSpec(
     name="prefix_ngram",
     summary="An n-gram, then a random string; continue the string after the n-gram's only occurrence",
+    text_format='prompt `ngram + "|" + s + "|"`, cot `""`, answer the characters of `s` after the n-gram\'s only occurrence',
     length_meaning="characters in the string",
     params=ngram_lookup.DEFAULT_PARAMS,
     lengths=ngram_lookup.LENGTHS,

@@ -34,6 +34,7 @@ def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any])
 SPEC = TaskSpec(
     name="suffix_ngram",
     summary="A random string, then an n-gram of it; continue the string after the n-gram's only occurrence",
+    text_format='prompt `s + "|" + ngram`, cot `""`, answer the characters of `s` after the n-gram\'s only occurrence',
     length_meaning="characters in the string",
     params=ngram_lookup.DEFAULT_PARAMS,
     lengths=ngram_lookup.LENGTHS,
