@@ -323,6 +323,7 @@ def render_card(manifest: dict[str, Any]) -> str:
 def _arguments_text(
     configs: list[str], seed: int, size: str, overrides: Mapping[str, Any], all_configs: bool
 ) -> str:
+    """The command-line arguments that rebuild this exact folder."""
     parts = [f"--seed {seed}", f"--size {size}"]
     if not all_configs:
         parts.append("--configs " + " ".join(configs))
@@ -399,6 +400,7 @@ def build_repo(
             "--eval-rows": eval_rows,
             "--lengths": lengths,
             "--long-lengths": long_lengths,
+            "--repo-id": repo_id,
         }
         manifest = {
             "builder": BUILDER,
@@ -536,7 +538,9 @@ def make_parser(prog: str = "build_copy_cot.py") -> argparse.ArgumentParser:
     parser.add_argument(
         "--push-to-hub", action="store_true", help="upload the build with huggingface_hub"
     )
-    parser.add_argument("--repo-id", help="ORG/NAME of the Hub dataset repo (with --push-to-hub)")
+    parser.add_argument(
+        "--repo-id", help="ORG/NAME of the Hub dataset repo (pushed to, and named in the card)"
+    )
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     return parser
 
@@ -551,8 +555,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "build_copy_cot.py") -> 
             raise BuildError("--push-to-hub needs --repo-id ORG/NAME")
         if args.repo_id and not _REPO_ID.match(args.repo_id):
             raise BuildError(f"--repo-id {args.repo_id!r} is not of the form ORG/NAME")
-        if args.repo_id and not args.push_to_hub:
-            raise BuildError("--repo-id is only used with --push-to-hub; add --push-to-hub")
         folder = build_repo(
             args.output_dir,
             args.configs,

@@ -410,3 +410,20 @@ def test_local_hub_serves_model_repos_to_from_pretrained(hub, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[0] == sha and proc.stdout.strip().endswith("True")
     assert "model.safetensors" in proc.stdout
+
+
+def test_card_rebuild_command_reproduces_the_folder(tmp_path):
+    first = dataset_repo.build_repo(
+        tmp_path / "first", ["lis", "ed"], seed=4, train_rows=9, eval_rows=3,
+        lengths=(4, 6), long_lengths=(7, 9), repo_id="ORG/variant", log=quiet,
+    )  # fmt: skip
+    card = (first / "README.md").read_text()
+    command = card.split("rebuild byte for byte: `")[1].split("`")[0].split()
+    assert command[:4] == [
+        "python",
+        "dataset_scripts/build_copy_cot.py",
+        "--output-dir",
+        "copy-cot",
+    ]
+    assert dataset_repo.main([*command[2:], "--output-dir", str(tmp_path / "second")]) == 0
+    assert tree_bytes(tmp_path / "second") == tree_bytes(first)

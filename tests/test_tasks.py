@@ -264,3 +264,26 @@ def test_split_tables_cover_every_task_and_size():
             assert all(n > 0 for n in tasks.split_rows(task, size).values())
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         tasks.split_lengths("copy", "huge")
+
+
+@pytest.mark.parametrize(
+    ("task", "params"),
+    [
+        ("ed", {"independent_fraction": 0.0}),
+        ("ed", {"independent_fraction": 1.0, "max_length_gap": 0}),
+        ("ed", {"min_alphabet": 1, "max_alphabet": 2}),
+        ("ed", {"min_alphabet": 26, "max_alphabet": 26}),
+        ("lis", {"plant": False}),
+        ("lis", {"min_value": -5, "max_value": 5}),
+        ("local_dp", {"global_fraction": 1.0}),
+        ("local_dp", {"min_value": 0, "max_value": 0}),
+        ("copy", {"alphabet": "01"}),
+    ],
+)
+def test_non_default_parameters_still_give_correct_rows(task, params):
+    low, high = tasks.split_lengths(task)["test_long"]
+    columns = tasks.generate(task, 40, seed=2, min_length=low, max_length=high, **params)
+    for row in rows_of(columns):
+        check_row(row, params)
+    if params.get("global_fraction") == 1.0:
+        assert columns["m"] == columns["length"]

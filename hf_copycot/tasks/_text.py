@@ -35,7 +35,7 @@ def ragged(codes: np.ndarray, lengths: np.ndarray) -> Ragged:
     return Ragged(np.ascontiguousarray(codes, dtype=np.uint8), np.asarray(lengths, dtype=np.int64))
 
 
-def _runs(lengths: np.ndarray) -> np.ndarray:
+def run_positions(lengths: np.ndarray) -> np.ndarray:
     """Index within its own run for every element of consecutive runs of the given lengths."""
     total = int(lengths.sum())
     starts = np.cumsum(lengths) - lengths
@@ -45,7 +45,7 @@ def _runs(lengths: np.ndarray) -> np.ndarray:
 def take(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Ragged:
     """The runs flat[starts[i] : starts[i] + lengths[i]], concatenated."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    index = np.repeat(np.asarray(starts, dtype=np.int64), lengths) + _runs(lengths)
+    index = np.repeat(np.asarray(starts, dtype=np.int64), lengths) + run_positions(lengths)
     return Ragged(flat[index].astype(np.uint8, copy=False), lengths)
 
 
@@ -73,7 +73,7 @@ def concat(pieces: list[Piece], num_rows: int) -> Ragged:
                 index = write_at[:, None] + np.arange(len(piece), dtype=np.int64)
                 out[index] = np.frombuffer(piece, dtype=np.uint8)
         elif len(piece.codes):
-            out[np.repeat(write_at, lengths) + _runs(lengths)] = piece.codes
+            out[np.repeat(write_at, lengths) + run_positions(lengths)] = piece.codes
         write_at = write_at + lengths
     return Ragged(out, row_lengths.astype(np.int64))
 

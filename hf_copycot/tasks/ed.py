@@ -104,7 +104,7 @@ def sample(
     width_b = int(len_b.max())
     b = np.full((num_rows, width_b), _PAD, dtype=np.uint8)
     edited_rows = np.repeat(np.arange(num_rows), edited_len)
-    edited_cols = _text._runs(edited_len)
+    edited_cols = _text.run_positions(edited_len)
     keep = ~independent[edited_rows]
     b[edited_rows[keep], edited_cols[keep]] = chars[keep]
     random_b = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, width_b))]
