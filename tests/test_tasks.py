@@ -119,6 +119,17 @@ def test_fast_unique_ngram_pick_is_a_unique_start_or_none(texts, seed):
         assert (start == -1) if not expected else (start in expected)
 
 
+def test_random_strings_are_zero_padded():
+    # _pick_unique relies on it: an n-gram reaching into the padding must match no real n-gram.
+    from hf_copycot.tasks.copy import random_strings
+
+    lengths = np.array([1, 5, 9, 3])
+    chars = random_strings(np.random.default_rng(0), lengths, "xyz", spare=2)
+    inside = np.arange(chars.shape[1]) < lengths[:, None]
+    assert chars.shape == (4, 11) and (chars[~inside] == 0).all()
+    assert set(chars[inside].tobytes().decode()) <= set("xyz")
+
+
 def test_unique_ngram_pick_is_uniform_over_the_unique_starts():
     text = "abcabcxyzab"  # "abc" repeats (starts 0, 3); "zab" has nothing after it (start 8)
     expected = unique_starts(text, 3)

@@ -21,12 +21,14 @@ LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
 def random_strings(
     rng: np.random.Generator, lengths: np.ndarray, alphabet: str, spare: int = 0
 ) -> np.ndarray:
-    """A padded (rows, max length + spare) uint8 matrix of codes, uniform over `alphabet`."""
+    """A (rows, max length + spare) uint8 matrix: row r holds lengths[r] characters uniform over
+    `alphabet`, then zeros (never a character, so padding matches no text)."""
     letters = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
     width = (int(lengths.max()) if len(lengths) else 0) + spare
-    return np.take(
-        letters, rng.integers(0, len(letters), size=(len(lengths), width), dtype=np.int16)
-    )
+    chars = np.zeros((len(lengths), width), dtype=np.uint8)
+    draws = rng.integers(0, len(letters), size=int(lengths.sum()), dtype=np.int16)
+    chars[np.arange(width) < lengths[:, None]] = np.take(letters, draws)
+    return chars
 
 
 def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
