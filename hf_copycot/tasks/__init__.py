@@ -4,6 +4,11 @@
     rows = generate("copy", 32, seed=7, min_length=5, max_length=20)   # dict of column lists
     split_lengths("lis", "full")  # {"train": (5, 100), ..., "test_long": (101, 150)}
 
+Sizes of the dataset repo (`split_rows`): `small` has 2,000 train and 200 validation / test /
+test_long rows per config (builds in seconds); `full` follows the papers' scale (100,000 train and
+2,000 per eval split; the phone book 20,000 and 1,000). Length ranges per size and split
+(`split_lengths`) and every task's defaults are documented in its module.
+
 Every call is deterministic in (task, seed, split, lengths, params): rows are drawn in blocks of
 `BLOCK_ROWS`, block k from numpy's PCG64 seeded by SeedSequence(seed, spawn_key=(task, split, k)),
 so splits never share a random stream. Lengths are uniform in [min_length, max_length]. Bump
