@@ -8,6 +8,7 @@ Self-contained on purpose (imports only evaluate, datasets and numpy) so that
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 
 import datasets
@@ -166,6 +167,23 @@ class TextInputsChecked:
         check_texts("prediction", [prediction])
         check_texts("reference", [reference])
         return super().add(prediction=prediction, reference=reference, **kwargs)
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the scores of everything added so far and of `predictions`/`references`."""
+        try:
+            return super().compute(predictions=predictions, references=references, **kwargs)
+        except ValueError:
+            # evaluate keeps its cache file locked when _compute raises, so the next call would
+            # wait for the lock and write a new file; release and delete it as a success does.
+            locks = getattr(self, "filelocks", None) or []
+            files = zip(locks, getattr(self, "file_paths", None) or [], strict=False)
+            for lock, path in files:
+                self.data = None
+                if os.path.exists(path):
+                    os.remove(path)
+                lock.release()
+            self.filelocks, self.file_paths = [], []
+            raise
 
 
 # <<< shared helpers
