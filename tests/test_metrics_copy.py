@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import datasets
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,3 +193,16 @@ def test_scores_are_never_nan_and_stay_in_range(pairs):
     assert not math.isnan(results["prefix_length"])
     for group in results["by_length"].values():
         assert all(not math.isnan(value) for value in group.values())
+
+
+def test_accepts_dataset_columns_and_numpy_arrays():
+    rows = datasets.Dataset.from_dict({"answer": ["abc", "de"], "length": [3, 2]})
+    from_columns = copy_accuracy.compute(
+        predictions=rows["answer"], references=rows["answer"], lengths=rows["length"]
+    )
+    from_numpy = copy_accuracy.compute(
+        predictions=np.array(["abc", "dx"]),
+        references=np.array(["abc", "de"]),
+        lengths=np.array([3, 2]),
+    )
+    assert from_columns["exact_match"] == 1.0 and from_numpy["exact_match"] == 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import datasets
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,6 +138,19 @@ def test_by_length_reads_sizes_off_prompts_and_json_round_trips():
     assert results["by_length"]["0-2"]["step_accuracy"] == pytest.approx(0.75)
     assert results["by_length"]["3-9"]["exact_match"] == 1.0
     assert json.loads(json.dumps(results)) == results
+
+
+def test_takes_dataset_columns():
+    rows = datasets.Dataset.from_dict(
+        {"prompt": ["3 1 4 1 5|", "2 7|"], "answer": ["3", "2"], "length": [5, 2]}
+    )
+    results = dp_cot_accuracy.compute(
+        predictions=["1 1 2 1 3|3", "1 1|2"],
+        references=rows["answer"],
+        prompts=rows["prompt"],
+        lengths=rows["length"],
+    )
+    assert results["answer_accuracy"] == 1.0 and results["chain_exact_match"] == 0.5
 
 
 def test_long_generation_is_scored_not_raised():

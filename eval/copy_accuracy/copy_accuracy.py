@@ -96,7 +96,8 @@ def cut_at_end_marker(text: str, end_markers: Sequence[str] = DEFAULT_END_MARKER
 
 def check_texts(name: str, values: object, expected_len: int | None = None) -> None:
     """Raise a one-line ValueError unless `values` is a list of str (of `expected_len` items)."""
-    if isinstance(values, str) or not isinstance(values, Sequence):
+    is_vector = isinstance(values, np.ndarray) and values.ndim == 1
+    if isinstance(values, str) or not (isinstance(values, Sequence) or is_vector):
         raise ValueError(f"{name} must be a list of str, got {type(values).__name__}")
     for i, value in enumerate(values):
         if not isinstance(value, str):
