@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "hf_copycot.demo:main",
         "the main job on the embedded default (what `make demo` runs)",
     ),
+    "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
 }
 
 
