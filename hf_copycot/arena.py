@@ -349,7 +349,7 @@ class ModelRegistry:
             return pair
 
     def _load(self, name: str):
-        from hf_copycot.models import load_model_and_tokenizer
+        from hf_copycot.models import ModelLoadError, load_model_and_tokenizer
 
         try:
             with torch.random.fork_rng(devices=[]):
@@ -357,6 +357,9 @@ class ModelRegistry:
                 model, tokenizer = load_model_and_tokenizer(
                     name, dtype=self.dtype, device=self.device
                 )
+        except ModelLoadError as err:  # already one line naming the model and the fix
+            logger.warning("%s", err)
+            raise ArenaError(str(err)) from err
         except Exception as err:  # any failure is reported in the UI, not as a traceback
             text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             logger.warning("cannot load %s: %s", name, text)

@@ -183,7 +183,8 @@ def test_a_model_that_fails_to_load_is_reported_in_its_column(tiny_models, tmp_p
     example = arena.build_example("copy", "abcd")
     results = list(arena.race(example, [str(broken), str(tiny_models["gpt_neox"])], registry, 16))
     last_a, last_b = results[-1]
-    assert last_a.status == "error" and f"cannot load '{broken}'" in last_a.error
+    assert last_a.status == "error" and last_a.error.startswith("cannot load")
+    assert str(broken) in last_a.error
     assert "\n" not in last_a.error
     assert last_b.status == "done" and last_b.text.startswith("a")
     assert "**Error:**" in arena.stats_markdown(last_a, example.expected)
