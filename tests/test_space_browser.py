@@ -116,6 +116,18 @@ def test_arena_runs_both_models_in_the_browser(arena_url, tmp_path):
             toast.first.wait_for(timeout=20_000)
             assert "the string contains '|'" in toast.first.inner_text()
             page.screenshot(path=str(tmp_path / "arena-error.png"), full_page=True)
+
+            # The phone book (drawn by the dataset's generator): 10 entries are over the 300-character
+            # cap this server runs with, 5 fit.
+            page.get_by_label("Task").click()
+            page.get_by_role("option", name="phone book").click()
+            wait_for_text(page, "#input-status", "over this arena's cap of 300")
+            wait_for_text(page, "#random", "new example")
+            assert not page.locator("#input-text").is_visible()
+            entries = page.locator("input[type=number][aria-label*='Phone book entries']")
+            entries.fill("5")
+            entries.press("Enter")
+            wait_for_text(page, "#input-status", "looking up")
         finally:
             browser.close()
     port = arena_url.split(":")[2].rstrip("/")

@@ -137,6 +137,7 @@ def build_demo(args: argparse.Namespace, registry: arena.ModelRegistry | None = 
             gr.update(visible=string_task),
             gr.update(visible=task != "phonebook"),
             gr.update(visible=task == "phonebook"),
+            gr.update(value="random string" if string_task else "new example"),
         )
 
     def new_random(task, length, alphabet_name, text):
@@ -286,7 +287,7 @@ def build_demo(args: argparse.Namespace, registry: arena.ModelRegistry | None = 
         task.change(
             show_controls,
             task,
-            [text, alphabet, length, entries],
+            [text, alphabet, length, entries, random_button],
             concurrency_limit=None,
             show_progress="hidden",
         )
