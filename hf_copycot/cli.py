@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "finetune": ("hf_copycot.finetune:main", "fine-tune a model (same flags as finetune.py)"),
     "evaluate": ("hf_copycot.evaluation:main", "score a model by greedy generation"),
+    "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
 }
 
 
