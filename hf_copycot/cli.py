@@ -18,6 +18,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "finetune": ("hf_copycot.finetune:main", "fine-tune a model (same flags as finetune.py)"),
     "evaluate": ("hf_copycot.evaluation:main", "score a model by greedy generation"),
+    "reproduce": (
+        "hf_copycot.reproduce.cli:main",
+        "reproduce the papers' COPY and CoT claims: runs, report.md, plots",
+    ),
     "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
 }
 
