@@ -139,3 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model for the Space: {folder}")
     print(f"report: {path} ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
+
+
+def demo(argv: list[str] | None = None) -> int:
+    """`copycot demo` / `make demo`: the cpu preset, models saved where the Space finds them."""
+    return main(["--preset", "cpu", *(argv or [])])
