@@ -97,7 +97,7 @@ CPU = Scale(
     state_grid=((64, 2), (64, 16), (32, 16)),
     dp_tasks=(
         DPTask("lis", 3, 8, {"max_value": 20}),
-        DPTask("local_dp", 3, 8, {"min_value": 0, "max_value": 9}),
+        DPTask("local_dp", 3, 8, {"min_value": 0, "max_value": 4}),
     ),
     dp_steps=2000,
     local_dp_windows=(1, 2, 4, 16),
