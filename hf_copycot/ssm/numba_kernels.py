@@ -22,7 +22,7 @@ dt_bias, d_skip: (K, W); a: (N, K, W) = A.T; conv_w: (KW, K, W); conv_b: (K, W);
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 # Every flag but `reassoc`: reassociation could undo the two-step range reduction in `_exp`.
 FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
@@ -113,78 +113,84 @@ def softplus_sigmoid_array(x, softplus, sigmoid):
         softplus[i], sigmoid[i] = _softplus_sigmoid(x[i])
 
 
-@_kernel(nogil=True, fastmath=FASTMATH)
+@_kernel(nogil=True, parallel=True, fastmath=FASTMATH)
 def conv_forward(xz, conv_w, conv_b, mask, u, item_lo, item_hi):
     """u = silu(causal depthwise conv(x) + bias) * mask, x = xz[:, :, :K]; items (b, k)."""
-    n_batch, seq_len, n_blocks, _ = u.shape
+    _, seq_len, n_blocks, _ = u.shape
     width = conv_w.shape[0]
-    acc = np.empty(WIDTH, np.float32)
-    for item in range(item_lo, item_hi):
+    n_items = item_hi - item_lo
+    # scratch per item, allocated here so numba passes it to the loop body as noalias
+    # arguments (LLVM vectorises nothing it cannot prove alias-free)
+    acc = np.empty((n_items, WIDTH), np.float32)
+    for item in prange(item_lo, item_hi):
+        it = item - item_lo
         b = item // n_blocks
         k = item % n_blocks
         for t in range(seq_len):
             for j in range(WIDTH):
-                acc[j] = conv_b[k, j]
+                acc[it, j] = conv_b[k, j]
             for i in range(max(0, width - 1 - t), width):
                 s = t - width + 1 + i
                 for j in range(WIDTH):
-                    acc[j] += conv_w[i, k, j] * xz[b, s, k, j]
+                    acc[it, j] += conv_w[i, k, j] * xz[b, s, k, j]
             m = mask[b, t]
             for j in range(WIDTH):
-                v = acc[j]
+                v = acc[it, j]
                 u[b, t, k, j] = v / (_ONE + _exp(-v)) * m
 
 
-@_kernel(nogil=True, fastmath=FASTMATH)
+@_kernel(nogil=True, parallel=True, fastmath=FASTMATH)
 def conv_backward(xz, conv_w, conv_b, mask, du, dxz, d_conv_w, d_conv_b, item_lo, item_hi):
     """Gradients of `conv_forward`; items (b, k). Writes dxz[:, :, :K]; d_conv_w (B, KW, K, W)
     and d_conv_b (B, K, W) get per-batch-row sums for the caller to add up."""
-    n_batch, seq_len, n_blocks, _ = du.shape
+    _, seq_len, n_blocks, _ = du.shape
     width = conv_w.shape[0]
-    dpre = np.zeros((seq_len + width - 1, WIDTH), np.float32)  # zero tail: no gradient after L
-    acc = np.empty(WIDTH, np.float32)
-    dw = np.empty((width, WIDTH), np.float32)
-    db = np.empty(WIDTH, np.float32)
-    for item in range(item_lo, item_hi):
+    n_items = item_hi - item_lo
+    # scratch per item, allocated here so numba passes it to the loop body as noalias
+    # arguments (LLVM vectorises nothing it cannot prove alias-free)
+    dpre = np.zeros((n_items, seq_len + width - 1, WIDTH), np.float32)  # zero tail: none after L
+    acc = np.empty((n_items, WIDTH), np.float32)
+    dw = np.zeros((n_items, width, WIDTH), np.float32)
+    db = np.zeros((n_items, WIDTH), np.float32)
+    for item in prange(item_lo, item_hi):
+        it = item - item_lo
         b = item // n_blocks
         k = item % n_blocks
-        dw[:] = _ZERO
-        db[:] = _ZERO
         for t in range(seq_len):
             for j in range(WIDTH):
-                acc[j] = conv_b[k, j]
+                acc[it, j] = conv_b[k, j]
             for i in range(max(0, width - 1 - t), width):
                 s = t - width + 1 + i
                 for j in range(WIDTH):
-                    acc[j] += conv_w[i, k, j] * xz[b, s, k, j]
+                    acc[it, j] += conv_w[i, k, j] * xz[b, s, k, j]
             m = mask[b, t]
             for j in range(WIDTH):
-                v = acc[j]
+                v = acc[it, j]
                 sig = _ONE / (_ONE + _exp(-v))
                 g = du[b, t, k, j] * m * sig * (_ONE + v * (_ONE - sig))
-                dpre[t, j] = g
-                db[j] += g
+                dpre[it, t, j] = g
+                db[it, j] += g
             for i in range(max(0, width - 1 - t), width):
                 s = t - width + 1 + i
                 for j in range(WIDTH):
-                    dw[i, j] += dpre[t, j] * xz[b, s, k, j]
+                    dw[it, i, j] += dpre[it, t, j] * xz[b, s, k, j]
         for t in range(seq_len):
             for j in range(WIDTH):
-                acc[j] = _ZERO
+                acc[it, j] = _ZERO
             for i in range(width):
                 s = t + width - 1 - i
                 for j in range(WIDTH):
-                    acc[j] += conv_w[i, k, j] * dpre[s, j]
+                    acc[it, j] += conv_w[i, k, j] * dpre[it, s, j]
             for j in range(WIDTH):
-                dxz[b, t, k, j] = acc[j]
+                dxz[b, t, k, j] = acc[it, j]
         for i in range(width):
             for j in range(WIDTH):
-                d_conv_w[b, i, k, j] = dw[i, j]
+                d_conv_w[b, i, k, j] = dw[it, i, j]
         for j in range(WIDTH):
-            d_conv_b[b, k, j] = db[j]
+            d_conv_b[b, k, j] = db[it, j]
 
 
-@_kernel(nogil=True, fastmath=FASTMATH)
+@_kernel(nogil=True, parallel=True, fastmath=FASTMATH)
 def scan_forward(
     u, x_dbl, w_dt, dt_bias, a, d_skip, xz, y, checkpoints, last_state, save, item_lo, item_hi
 ):
@@ -194,55 +200,58 @@ def scan_forward(
     save & 1: store the state before every SEGMENT-th step in checkpoints (B, n_seg, N, K, W);
     save & 2: store the final state in last_state (B, N, K, W).
     """
-    n_batch, seq_len, n_blocks, _ = u.shape
+    _, seq_len, n_blocks, _ = u.shape
     rank = w_dt.shape[0]
     n_state = a.shape[0]
     b_off = rank
     c_off = rank + n_state
-    h = np.empty((n_state, WIDTH), np.float32)
-    dl = np.empty(WIDTH, np.float32)
-    dlu = np.empty(WIDTH, np.float32)
-    acc = np.empty(WIDTH, np.float32)
-    for item in range(item_lo, item_hi):
+    n_items = item_hi - item_lo
+    # scratch per item, allocated here so numba passes it to the loop body as noalias
+    # arguments (LLVM vectorises nothing it cannot prove alias-free)
+    h = np.zeros((n_items, n_state, WIDTH), np.float32)
+    dl = np.empty((n_items, WIDTH), np.float32)
+    dlu = np.empty((n_items, WIDTH), np.float32)
+    acc = np.empty((n_items, WIDTH), np.float32)
+    for item in prange(item_lo, item_hi):
+        it = item - item_lo
         b = item // n_blocks
         k = item % n_blocks
         kz = n_blocks + k
-        h[:] = _ZERO
         for t in range(seq_len):
             if (save & 1) and t % SEGMENT == 0:
                 seg = t // SEGMENT
                 for n in range(n_state):
                     for j in range(WIDTH):
-                        checkpoints[b, seg, n, k, j] = h[n, j]
+                        checkpoints[b, seg, n, k, j] = h[it, n, j]
             for j in range(WIDTH):
-                acc[j] = dt_bias[k, j]
+                acc[it, j] = dt_bias[k, j]
             for r in range(rank):
                 xr = x_dbl[b, t, r]
                 for j in range(WIDTH):
-                    acc[j] += xr * w_dt[r, k, j]
+                    acc[it, j] += xr * w_dt[r, k, j]
             for j in range(WIDTH):
-                sp, _ = _softplus_sigmoid(acc[j])
-                dl[j] = sp
-                dlu[j] = sp * u[b, t, k, j]
-                acc[j] = _ZERO
+                sp, _ = _softplus_sigmoid(acc[it, j])
+                dl[it, j] = sp
+                dlu[it, j] = sp * u[b, t, k, j]
+                acc[it, j] = _ZERO
             for n in range(n_state):
                 bn = x_dbl[b, t, b_off + n]
                 cn = x_dbl[b, t, c_off + n]
                 for j in range(WIDTH):
-                    hn = _exp(dl[j] * a[n, k, j]) * h[n, j] + dlu[j] * bn
-                    h[n, j] = hn
-                    acc[j] += hn * cn
+                    hn = _exp(dl[it, j] * a[n, k, j]) * h[it, n, j] + dlu[it, j] * bn
+                    h[it, n, j] = hn
+                    acc[it, j] += hn * cn
             for j in range(WIDTH):
                 z = xz[b, t, kz, j]
-                ys = acc[j] + d_skip[k, j] * u[b, t, k, j]
+                ys = acc[it, j] + d_skip[k, j] * u[b, t, k, j]
                 y[b, t, k, j] = ys * (z / (_ONE + _exp(-z)))
         if save & 2:
             for n in range(n_state):
                 for j in range(WIDTH):
-                    last_state[b, n, k, j] = h[n, j]
+                    last_state[b, n, k, j] = h[it, n, j]
 
 
-@_kernel(nogil=True, fastmath=FASTMATH)
+@_kernel(nogil=True, parallel=True, fastmath=FASTMATH)
 def scan_backward(
     u,
     x_dbl,
@@ -271,7 +280,7 @@ def scan_backward(
     channels; d_w_dt (B, G, R, K, W), d_dt_bias, d_d_skip (B, G, K, W) and d_a (B, G, N, K, W)
     over the batch row's tokens (entries of other groups' channels are left untouched).
     """
-    n_batch, seq_len, n_blocks, _ = u.shape
+    _, seq_len, n_blocks, _ = u.shape
     rank = w_dt.shape[0]
     n_state = a.shape[0]
     n_cols = rank + 2 * n_state
@@ -279,118 +288,122 @@ def scan_backward(
     c_off = rank + n_state
     per_group = (n_blocks + n_groups - 1) // n_groups
     n_seg = (seq_len + SEGMENT - 1) // SEGMENT
-    hs = np.empty((SEGMENT + 1, n_state, WIDTH), np.float32)
-    decay = np.empty((SEGMENT, n_state, WIDTH), np.float32)
-    dl_seg = np.empty((SEGMENT, WIDTH), np.float32)
-    sg_seg = np.empty((SEGMENT, WIDTH), np.float32)
-    acc = np.empty((SEGMENT, n_cols, WIDTH), np.float32)
-    tmp = np.empty(WIDTH, np.float32)
-    dlu = np.empty(WIDTH, np.float32)
-    dyy = np.empty(WIDTH, np.float32)
-    duu = np.empty(WIDTH, np.float32)
-    ddl = np.empty(WIDTH, np.float32)
-    for item in range(item_lo, item_hi):
+    n_items = item_hi - item_lo
+    # scratch per item, allocated here so numba passes it to the loop body as noalias
+    # arguments (LLVM vectorises nothing it cannot prove alias-free)
+    hs = np.empty((n_items, SEGMENT + 1, n_state, WIDTH), np.float32)
+    decay = np.empty((n_items, SEGMENT, n_state, WIDTH), np.float32)
+    dl_seg = np.empty((n_items, SEGMENT, WIDTH), np.float32)
+    sg_seg = np.empty((n_items, SEGMENT, WIDTH), np.float32)
+    acc = np.empty((n_items, SEGMENT, n_cols, WIDTH), np.float32)
+    tmp = np.empty((n_items, WIDTH), np.float32)
+    dlu = np.empty((n_items, WIDTH), np.float32)
+    dyy = np.empty((n_items, WIDTH), np.float32)
+    duu = np.empty((n_items, WIDTH), np.float32)
+    ddl = np.empty((n_items, WIDTH), np.float32)
+    # per-block accumulators that live across segments
+    dh = np.zeros((n_items, per_group, n_state, WIDTH), np.float32)
+    da = np.zeros((n_items, per_group, n_state, WIDTH), np.float32)
+    dwdt = np.zeros((n_items, per_group, rank, WIDTH), np.float32)
+    dbias = np.zeros((n_items, per_group, WIDTH), np.float32)
+    dd = np.zeros((n_items, per_group, WIDTH), np.float32)
+    for item in prange(item_lo, item_hi):
+        it = item - item_lo
         b = item // n_groups
         g = item % n_groups
         k_lo = min(n_blocks, g * per_group)
         k_hi = min(n_blocks, k_lo + per_group)
         n_mine = k_hi - k_lo
-        # per-block accumulators that live across segments
-        dh = np.zeros((n_mine, n_state, WIDTH), np.float32)
-        da = np.zeros((n_mine, n_state, WIDTH), np.float32)
-        dwdt = np.zeros((n_mine, rank, WIDTH), np.float32)
-        dbias = np.zeros((n_mine, WIDTH), np.float32)
-        dd = np.zeros((n_mine, WIDTH), np.float32)
         for seg in range(n_seg - 1, -1, -1):
             t0 = seg * SEGMENT
             steps = min(SEGMENT, seq_len - t0)
-            acc[:] = _ZERO
+            acc[it] = _ZERO
             for kk in range(n_mine):
                 k = k_lo + kk
                 kz = n_blocks + k
                 # 1. recompute this segment's dt and states from its checkpoint
                 for n in range(n_state):
                     for j in range(WIDTH):
-                        hs[0, n, j] = checkpoints[b, seg, n, k, j]
+                        hs[it, 0, n, j] = checkpoints[b, seg, n, k, j]
                 for i in range(steps):
                     t = t0 + i
                     for j in range(WIDTH):
-                        tmp[j] = dt_bias[k, j]
+                        tmp[it, j] = dt_bias[k, j]
                     for r in range(rank):
                         xr = x_dbl[b, t, r]
                         for j in range(WIDTH):
-                            tmp[j] += xr * w_dt[r, k, j]
+                            tmp[it, j] += xr * w_dt[r, k, j]
                     for j in range(WIDTH):
-                        sp, sg = _softplus_sigmoid(tmp[j])
-                        dl_seg[i, j] = sp
-                        sg_seg[i, j] = sg
-                        dlu[j] = sp * u[b, t, k, j]
+                        sp, sg = _softplus_sigmoid(tmp[it, j])
+                        dl_seg[it, i, j] = sp
+                        sg_seg[it, i, j] = sg
+                        dlu[it, j] = sp * u[b, t, k, j]
                     for n in range(n_state):
                         bn = x_dbl[b, t, b_off + n]
                         for j in range(WIDTH):
-                            e = _exp(dl_seg[i, j] * a[n, k, j])
-                            decay[i, n, j] = e
-                            hs[i + 1, n, j] = e * hs[i, n, j] + dlu[j] * bn
+                            e = _exp(dl_seg[it, i, j] * a[n, k, j])
+                            decay[it, i, n, j] = e
+                            hs[it, i + 1, n, j] = e * hs[it, i, n, j] + dlu[it, j] * bn
                 # 2. reverse sweep over the segment
                 for i in range(steps - 1, -1, -1):
                     t = t0 + i
                     for j in range(WIDTH):
-                        tmp[j] = _ZERO
+                        tmp[it, j] = _ZERO
                     for n in range(n_state):
                         cn = x_dbl[b, t, c_off + n]
                         for j in range(WIDTH):
-                            tmp[j] += hs[i + 1, n, j] * cn
+                            tmp[it, j] += hs[it, i + 1, n, j] * cn
                     for j in range(WIDTH):
                         z = xz[b, t, kz, j]
                         uj = u[b, t, k, j]
                         go = dy[b, t, k, j]
                         sig = _ONE / (_ONE + _exp(-z))
-                        y_ssm = tmp[j] + d_skip[k, j] * uj
+                        y_ssm = tmp[it, j] + d_skip[k, j] * uj
                         dxz[b, t, kz, j] = go * y_ssm * sig * (_ONE + z * (_ONE - sig))
                         gy = go * z * sig
-                        dyy[j] = gy
-                        dd[kk, j] += gy * uj
-                        duu[j] = gy * d_skip[k, j]
-                        ddl[j] = _ZERO
-                        dlu[j] = dl_seg[i, j] * uj
+                        dyy[it, j] = gy
+                        dd[it, kk, j] += gy * uj
+                        duu[it, j] = gy * d_skip[k, j]
+                        ddl[it, j] = _ZERO
+                        dlu[it, j] = dl_seg[it, i, j] * uj
                     for n in range(n_state):
                         cn = x_dbl[b, t, c_off + n]
                         bn = x_dbl[b, t, b_off + n]
                         for j in range(WIDTH):
                             uj = u[b, t, k, j]
-                            dht = dh[kk, n, j] + dyy[j] * cn
-                            acc[i, c_off + n, j] += dyy[j] * hs[i + 1, n, j]
-                            e = decay[i, n, j]
-                            hpe = hs[i, n, j] * e
-                            ddl[j] += dht * (hpe * a[n, k, j] + bn * uj)
-                            da[kk, n, j] += dht * hpe * dl_seg[i, j]
-                            duu[j] += dht * dl_seg[i, j] * bn
-                            acc[i, b_off + n, j] += dht * dlu[j]
-                            dh[kk, n, j] = dht * e
+                            dht = dh[it, kk, n, j] + dyy[it, j] * cn
+                            acc[it, i, c_off + n, j] += dyy[it, j] * hs[it, i + 1, n, j]
+                            e = decay[it, i, n, j]
+                            hpe = hs[it, i, n, j] * e
+                            ddl[it, j] += dht * (hpe * a[n, k, j] + bn * uj)
+                            da[it, kk, n, j] += dht * hpe * dl_seg[it, i, j]
+                            duu[it, j] += dht * dl_seg[it, i, j] * bn
+                            acc[it, i, b_off + n, j] += dht * dlu[it, j]
+                            dh[it, kk, n, j] = dht * e
                     for j in range(WIDTH):
-                        du[b, t, k, j] = duu[j]
-                        graw = ddl[j] * sg_seg[i, j]
-                        tmp[j] = graw
-                        dbias[kk, j] += graw
+                        du[b, t, k, j] = duu[it, j]
+                        graw = ddl[it, j] * sg_seg[it, i, j]
+                        tmp[it, j] = graw
+                        dbias[it, kk, j] += graw
                     for r in range(rank):
                         xr = x_dbl[b, t, r]
                         for j in range(WIDTH):
-                            acc[i, r, j] += tmp[j] * w_dt[r, k, j]
-                            dwdt[kk, r, j] += tmp[j] * xr
+                            acc[it, i, r, j] += tmp[it, j] * w_dt[r, k, j]
+                            dwdt[it, kk, r, j] += tmp[it, j] * xr
             for i in range(steps):
                 for c in range(n_cols):
                     s = _ZERO
                     for j in range(WIDTH):
-                        s += acc[i, c, j]
+                        s += acc[it, i, c, j]
                     d_x_dbl[b, g, t0 + i, c] = s
         for kk in range(n_mine):
             k = k_lo + kk
             for j in range(WIDTH):
-                d_dt_bias[b, g, k, j] = dbias[kk, j]
-                d_d_skip[b, g, k, j] = dd[kk, j]
+                d_dt_bias[b, g, k, j] = dbias[it, kk, j]
+                d_d_skip[b, g, k, j] = dd[it, kk, j]
             for r in range(rank):
                 for j in range(WIDTH):
-                    d_w_dt[b, g, r, k, j] = dwdt[kk, r, j]
+                    d_w_dt[b, g, r, k, j] = dwdt[it, kk, r, j]
             for n in range(n_state):
                 for j in range(WIDTH):
-                    d_a[b, g, n, k, j] = da[kk, n, j]
+                    d_a[b, g, n, k, j] = da[it, kk, n, j]

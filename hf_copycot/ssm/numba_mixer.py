@@ -12,6 +12,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import torch
 
 from . import numba_kernels as kernels
@@ -26,24 +27,34 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
+def _run_on_this_thread(kernel, args, lo: int, hi: int) -> None:
+    numba.set_num_threads(1)  # thread-local: the kernel's prange runs on the calling thread
+    kernel(*args, lo, hi)
+
+
 def _launch(kernel, n_items: int, *args) -> None:
     """Run `kernel(*args, lo, hi)` over item ranges split across `_threads()` threads.
 
-    The kernels release the GIL. A plain thread pool, not numba's parallel=True: numba's OpenMP
-    pool and torch's spin-wait against each other (measured: AdamW steps 100x slower after a
-    kernel), and its workqueue layer aborts on concurrent calls (e.g. a Space serving two users).
+    The kernels release the GIL. They are compiled parallel=True only for what numba then knows
+    (their scratch arrays reach the loop body as noalias arguments, which LLVM needs to vectorise)
+    and run with one numba thread each, on this pool: numba's OpenMP pool and torch's spin-wait
+    against each other (measured: AdamW steps 100x slower after a kernel), and numba's workqueue
+    layer aborts on concurrent calls (e.g. a Space serving two users).
     """
     global _pool
     n_threads = min(_threads(), n_items)
     if n_threads <= 1:
-        kernel(*args, 0, n_items)
+        _run_on_this_thread(kernel, args, 0, n_items)
         return
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="copycot-scan")
     bounds = [n_items * i // n_threads for i in range(n_threads + 1)]
-    futures = [_pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, n_threads)]
-    kernel(*args, bounds[0], bounds[1])
+    futures = [
+        _pool.submit(_run_on_this_thread, kernel, args, bounds[i], bounds[i + 1])
+        for i in range(1, n_threads)
+    ]
+    _run_on_this_thread(kernel, args, bounds[0], bounds[1])
     for future in futures:
         future.result()
 
