@@ -20,6 +20,7 @@ from . import numba_kernels as kernels
 WIDTH = kernels.WIDTH
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_this_thread = threading.local()
 
 
 def _threads() -> int:
@@ -28,7 +29,9 @@ def _threads() -> int:
 
 
 def _run_on_this_thread(kernel, args, lo: int, hi: int) -> None:
-    numba.set_num_threads(1)  # thread-local: the kernel's prange runs on the calling thread
+    if not getattr(_this_thread, "single", False):  # set_num_threads costs ~1 ms a call
+        numba.set_num_threads(1)  # thread-local: the kernel's prange runs on the calling thread
+        _this_thread.single = True
     kernel(*args, lo, hi)
 
 
