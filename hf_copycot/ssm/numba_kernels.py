@@ -200,7 +200,7 @@ def scan_forward(
     save & 1: store the state before every SEGMENT-th step in checkpoints (B, n_seg, N, K, W);
     save & 2: store the final state in last_state (B, N, K, W).
     """
-    _, seq_len, n_blocks, _ = u.shape
+    _, seq_len, n_blocks, lanes = u.shape  # lanes == WIDTH, unknown to LLVM: see module doc
     rank = w_dt.shape[0]
     n_state = a.shape[0]
     b_off = rank
@@ -209,6 +209,7 @@ def scan_forward(
     # scratch per item, allocated here so numba passes it to the loop body as noalias
     # arguments (LLVM vectorises nothing it cannot prove alias-free)
     h = np.zeros((n_items, n_state, WIDTH), np.float32)
+    draw = np.empty((n_items, SEGMENT, WIDTH), np.float32)
     dl = np.empty((n_items, WIDTH), np.float32)
     dlu = np.empty((n_items, WIDTH), np.float32)
     acc = np.empty((n_items, WIDTH), np.float32)
@@ -223,14 +224,19 @@ def scan_forward(
                 for n in range(n_state):
                     for j in range(WIDTH):
                         checkpoints[b, seg, n, k, j] = h[it, n, j]
+            i = t % SEGMENT
+            if i == 0:  # dt before softplus for the next SEGMENT steps (r outermost vectorises)
+                steps = min(SEGMENT, seq_len - t)
+                for ii in range(steps):
+                    for j in range(WIDTH):
+                        draw[it, ii, j] = dt_bias[k, j]
+                for r in range(rank):
+                    for ii in range(steps):
+                        xr = x_dbl[b, t + ii, r]
+                        for j in range(lanes):
+                            draw[it, ii, j] += xr * w_dt[r, k, j]
             for j in range(WIDTH):
-                acc[it, j] = dt_bias[k, j]
-            for r in range(rank):
-                xr = x_dbl[b, t, r]
-                for j in range(WIDTH):
-                    acc[it, j] += xr * w_dt[r, k, j]
-            for j in range(WIDTH):
-                sp, _ = _softplus_sigmoid(acc[it, j])
+                sp, _ = _softplus_sigmoid(draw[it, i, j])
                 dl[it, j] = sp
                 dlu[it, j] = sp * u[b, t, k, j]
                 acc[it, j] = _ZERO
@@ -280,10 +286,9 @@ def scan_backward(
     channels; d_w_dt (B, G, R, K, W), d_dt_bias, d_d_skip (B, G, K, W) and d_a (B, G, N, K, W)
     over the batch row's tokens (entries of other groups' channels are left untouched).
     """
-    _, seq_len, n_blocks, _ = u.shape
+    _, seq_len, n_blocks, lanes = u.shape  # lanes == WIDTH, unknown to LLVM: see module doc
     rank = w_dt.shape[0]
     n_state = a.shape[0]
-    n_cols = rank + 2 * n_state
     b_off = rank
     c_off = rank + n_state
     per_group = (n_blocks + n_groups - 1) // n_groups
@@ -295,8 +300,14 @@ def scan_backward(
     decay = np.empty((n_items, SEGMENT, n_state, WIDTH), np.float32)
     dl_seg = np.empty((n_items, SEGMENT, WIDTH), np.float32)
     sg_seg = np.empty((n_items, SEGMENT, WIDTH), np.float32)
-    acc = np.empty((n_items, SEGMENT, n_cols, WIDTH), np.float32)
-    tmp = np.empty((n_items, WIDTH), np.float32)
+    ys_seg = np.empty((n_items, SEGMENT, WIDTH), np.float32)
+    h_run = np.empty((n_items, n_state, WIDTH), np.float32)
+    # dL/d(dt_low, B, C) summed over this item's channels block by block, one array each: two
+    # rows of one array at a runtime distance would stop LLVM vectorising
+    acc_r = np.empty((n_items, SEGMENT, rank, WIDTH), np.float32)
+    acc_b = np.empty((n_items, SEGMENT, n_state, WIDTH), np.float32)
+    acc_c = np.empty((n_items, SEGMENT, n_state, WIDTH), np.float32)
+    draw = np.empty((n_items, SEGMENT, WIDTH), np.float32)
     dlu = np.empty((n_items, WIDTH), np.float32)
     dyy = np.empty((n_items, WIDTH), np.float32)
     duu = np.empty((n_items, WIDTH), np.float32)
@@ -317,48 +328,52 @@ def scan_backward(
         for seg in range(n_seg - 1, -1, -1):
             t0 = seg * SEGMENT
             steps = min(SEGMENT, seq_len - t0)
-            acc[it] = _ZERO
+            acc_r[it] = _ZERO
+            acc_b[it] = _ZERO
+            acc_c[it] = _ZERO
             for kk in range(n_mine):
                 k = k_lo + kk
                 kz = n_blocks + k
                 # 1. recompute this segment's dt and states from its checkpoint
                 for n in range(n_state):
                     for j in range(WIDTH):
+                        h_run[it, n, j] = checkpoints[b, seg, n, k, j]
                         hs[it, 0, n, j] = checkpoints[b, seg, n, k, j]
+                for i in range(steps):
+                    for j in range(WIDTH):
+                        draw[it, i, j] = dt_bias[k, j]
+                for r in range(rank):
+                    for i in range(steps):
+                        xr = x_dbl[b, t0 + i, r]
+                        for j in range(lanes):
+                            draw[it, i, j] += xr * w_dt[r, k, j]
                 for i in range(steps):
                     t = t0 + i
                     for j in range(WIDTH):
-                        tmp[it, j] = dt_bias[k, j]
-                    for r in range(rank):
-                        xr = x_dbl[b, t, r]
-                        for j in range(WIDTH):
-                            tmp[it, j] += xr * w_dt[r, k, j]
-                    for j in range(WIDTH):
-                        sp, sg = _softplus_sigmoid(tmp[it, j])
+                        sp, sg = _softplus_sigmoid(draw[it, i, j])
                         dl_seg[it, i, j] = sp
                         sg_seg[it, i, j] = sg
                         dlu[it, j] = sp * u[b, t, k, j]
+                        ys_seg[it, i, j] = _ZERO
                     for n in range(n_state):
                         bn = x_dbl[b, t, b_off + n]
+                        cn = x_dbl[b, t, c_off + n]
                         for j in range(WIDTH):
                             e = _exp(dl_seg[it, i, j] * a[n, k, j])
+                            h = e * h_run[it, n, j] + dlu[it, j] * bn
                             decay[it, i, n, j] = e
-                            hs[it, i + 1, n, j] = e * hs[it, i, n, j] + dlu[it, j] * bn
+                            h_run[it, n, j] = h
+                            hs[it, i + 1, n, j] = h
+                            ys_seg[it, i, j] += h * cn
                 # 2. reverse sweep over the segment
                 for i in range(steps - 1, -1, -1):
                     t = t0 + i
-                    for j in range(WIDTH):
-                        tmp[it, j] = _ZERO
-                    for n in range(n_state):
-                        cn = x_dbl[b, t, c_off + n]
-                        for j in range(WIDTH):
-                            tmp[it, j] += hs[it, i + 1, n, j] * cn
                     for j in range(WIDTH):
                         z = xz[b, t, kz, j]
                         uj = u[b, t, k, j]
                         go = dy[b, t, k, j]
                         sig = _ONE / (_ONE + _exp(-z))
-                        y_ssm = tmp[it, j] + d_skip[k, j] * uj
+                        y_ssm = ys_seg[it, i, j] + d_skip[k, j] * uj
                         dxz[b, t, kz, j] = go * y_ssm * sig * (_ONE + z * (_ONE - sig))
                         gy = go * z * sig
                         dyy[it, j] = gy
@@ -372,30 +387,42 @@ def scan_backward(
                         for j in range(WIDTH):
                             uj = u[b, t, k, j]
                             dht = dh[it, kk, n, j] + dyy[it, j] * cn
-                            acc[it, i, c_off + n, j] += dyy[it, j] * hs[it, i + 1, n, j]
+                            acc_c[it, i, n, j] += dyy[it, j] * hs[it, i + 1, n, j]
                             e = decay[it, i, n, j]
                             hpe = hs[it, i, n, j] * e
                             ddl[it, j] += dht * (hpe * a[n, k, j] + bn * uj)
                             da[it, kk, n, j] += dht * hpe * dl_seg[it, i, j]
                             duu[it, j] += dht * dl_seg[it, i, j] * bn
-                            acc[it, i, b_off + n, j] += dht * dlu[it, j]
+                            acc_b[it, i, n, j] += dht * dlu[it, j]
                             dh[it, kk, n, j] = dht * e
                     for j in range(WIDTH):
                         du[b, t, k, j] = duu[it, j]
                         graw = ddl[it, j] * sg_seg[it, i, j]
-                        tmp[it, j] = graw
+                        draw[it, i, j] = graw  # now d loss / d dt before softplus
                         dbias[it, kk, j] += graw
+                for r in range(rank):
+                    for i in range(steps):
+                        for j in range(lanes):
+                            acc_r[it, i, r, j] += draw[it, i, j] * w_dt[r, k, j]
+                for i in range(steps):
                     for r in range(rank):
-                        xr = x_dbl[b, t, r]
-                        for j in range(WIDTH):
-                            acc[it, i, r, j] += tmp[it, j] * w_dt[r, k, j]
-                            dwdt[it, kk, r, j] += tmp[it, j] * xr
+                        xr = x_dbl[b, t0 + i, r]
+                        for j in range(lanes):
+                            dwdt[it, kk, r, j] += draw[it, i, j] * xr
             for i in range(steps):
-                for c in range(n_cols):
+                for r in range(rank):
                     s = _ZERO
                     for j in range(WIDTH):
-                        s += acc[it, i, c, j]
-                    d_x_dbl[b, g, t0 + i, c] = s
+                        s += acc_r[it, i, r, j]
+                    d_x_dbl[b, g, t0 + i, r] = s
+                for n in range(n_state):
+                    sb = _ZERO
+                    sc = _ZERO
+                    for j in range(WIDTH):
+                        sb += acc_b[it, i, n, j]
+                        sc += acc_c[it, i, n, j]
+                    d_x_dbl[b, g, t0 + i, b_off + n] = sb
+                    d_x_dbl[b, g, t0 + i, c_off + n] = sc
         for kk in range(n_mine):
             k = k_lo + kk
             for j in range(WIDTH):
