@@ -16,6 +16,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "hf_copycot.demo:main",
         "the main job on the embedded default (what `make demo` runs)",
     ),
+    "finetune": ("hf_copycot.finetune:main", "fine-tune a model (same flags as finetune.py)"),
+    "evaluate": ("hf_copycot.evaluation:main", "score a model by greedy generation"),
+    "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
 }
 
 

@@ -1,0 +1,189 @@
+"""Where training and evaluation rows come from: a copy-cot dataset (Hub id or local folder), or
+examples generated on the fly by `hf_copycot.tasks` from a seed.
+
+Either way a row has the contract columns of docs/FORMATS.md (`id task prompt cot answer length`);
+everything downstream reads only those.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CONTRACT_COLUMNS = ("id", "task", "prompt", "cot", "answer", "length")
+
+
+class DataError(ValueError):
+    """A dataset, config or split that cannot be used; the message is one line with the fix."""
+
+
+def task_names() -> tuple[str, ...]:
+    from hf_copycot.tasks import TASK_NAMES
+
+    return tuple(TASK_NAMES)
+
+
+def check_task(task: str | None, flag: str = "--dataset_config") -> str:
+    """`task` if it is one of the dataset configs, else a DataError listing them."""
+    names = task_names()
+    if task is None:
+        raise DataError(f"{flag} is required; choose one of: {', '.join(names)}")
+    if task not in names:
+        raise DataError(f"unknown {flag} {task!r}; choose one of: {', '.join(names)}")
+    return task
+
+
+def parse_task_params(text: str | None) -> dict:
+    """`--task_params` is a JSON object of generator parameters, e.g. '{"n": 4}'."""
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"--task_params is not JSON ({err}); write e.g. '{{\"n\": 4}}'") from None
+    if not isinstance(params, dict):
+        raise DataError("--task_params must be a JSON object, e.g. '{\"n\": 4}'")
+    return params
+
+
+def length_range(task: str, split: str, size: str = "small") -> tuple[int, int]:
+    """(min_length, max_length) of `split` for on-the-fly generation, from the task's table."""
+    from hf_copycot.tasks import split_lengths
+
+    ranges = split_lengths(task, size)
+    if split not in ranges:
+        raise DataError(f"task {task!r} has no split {split!r}; splits: {', '.join(ranges)}")
+    low, high = ranges[split]
+    return int(low), int(high)
+
+
+def load_rows(
+    dataset_name: str,
+    config: str,
+    split: str,
+    *,
+    revision: str | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+):
+    """One split of a copy-cot dataset as a `datasets.Dataset`, checked for the contract columns.
+
+    `max_rows` keeps a seeded random subset (evaluation on part of a large split).
+    """
+    import datasets
+
+    where = "local folder" if Path(dataset_name).is_dir() else "dataset"
+    try:
+        data = datasets.load_dataset(dataset_name, config, split=split, revision=revision)
+    except Exception as err:  # datasets raises many types (ValueError, FileNotFoundError, ...)
+        message = " ".join(str(err).split()) or type(err).__name__
+        raise DataError(
+            f"cannot load {where} {dataset_name!r} config {config!r} split {split!r}: {message}"
+        ) from err
+    missing = [column for column in CONTRACT_COLUMNS if column not in data.column_names]
+    if missing:
+        raise DataError(
+            f"{where} {dataset_name!r} config {config!r} lacks the columns {', '.join(missing)}; "
+            f"a copy-cot dataset has {', '.join(CONTRACT_COLUMNS)} (see docs/FORMATS.md)"
+        )
+    if max_rows is not None and len(data) > max_rows:
+        data = data.shuffle(seed=seed).select(range(max_rows))
+    return data
+
+
+def generate_rows(
+    task: str,
+    num_rows: int,
+    *,
+    seed: int,
+    split: str,
+    min_length: int,
+    max_length: int,
+    params: dict | None = None,
+) -> dict[str, list]:
+    """`num_rows` fresh rows of `task` (columnar), a pure function of the arguments."""
+    from hf_copycot.tasks import generate
+
+    try:
+        return generate(
+            task,
+            num_rows,
+            seed=seed,
+            min_length=min_length,
+            max_length=max_length,
+            split=split,
+            **(params or {}),
+        )
+    except (TypeError, ValueError) as err:
+        raise DataError(f"cannot generate {task!r} rows: {err}") from err
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """Independent 32-bit seed for chunk `chunk` of a run seeded `seed`."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+class GeneratedTaskDataset(torch.utils.data.Dataset):
+    """`num_rows` training examples generated on access, each seen once (fresh data every step).
+
+    Rows are made chunk by chunk (chunk c from `chunk_seed(seed, c)`), tokenized by `featurize`,
+    and ordered inside the chunk so that every run of `batch_size` rows has similar lengths, in a
+    seeded random order of those runs: a sequential sampler then yields length-grouped batches,
+    and under Accelerate every process takes whole batches. Chunks are generated on demand, so a
+    long run never holds its whole training set.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        num_rows: int,
+        *,
+        seed: int,
+        min_length: int,
+        max_length: int,
+        featurize: Callable[[dict[str, list]], list[dict]],
+        batch_size: int,
+        batches_per_chunk: int = 64,
+        params: dict | None = None,
+    ):
+        self.task, self.num_rows, self.seed = task, num_rows, seed
+        self.min_length, self.max_length, self.params = min_length, max_length, params or {}
+        self.featurize, self.batch_size = featurize, batch_size
+        self.chunk_rows = batch_size * batches_per_chunk
+        self._chunk = functools.lru_cache(maxsize=2)(self._make_chunk)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.num_rows:
+            raise IndexError(index)
+        return self._chunk(index // self.chunk_rows)[index % self.chunk_rows]
+
+    def _make_chunk(self, chunk: int) -> list[dict]:
+        seed = chunk_seed(self.seed, chunk)
+        rows = generate_rows(
+            self.task,
+            self.chunk_rows,
+            seed=seed,
+            split="train",
+            min_length=self.min_length,
+            max_length=self.max_length,
+            params=self.params,
+        )
+        features = self.featurize(rows)
+        rng = np.random.default_rng(seed)
+        lengths = np.array([len(feature["input_ids"]) for feature in features])
+        # Shuffle, then sort by length (stable: ties keep the shuffled order), cut into batches,
+        # and shuffle the batches.
+        shuffled = rng.permutation(len(features))
+        by_length = shuffled[np.argsort(lengths[shuffled], kind="stable")]
+        batches = by_length.reshape(-1, self.batch_size)[
+            rng.permutation(len(by_length) // self.batch_size)
+        ]
+        return [features[i] for i in batches.reshape(-1)]

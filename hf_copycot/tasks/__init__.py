@@ -1,0 +1,185 @@
+"""Seeded, vectorised generators of the copy-cot tasks (text formats: docs/FORMATS.md).
+
+    from hf_copycot.tasks import TASK_NAMES, generate, split_lengths
+    rows = generate("copy", 32, seed=7, min_length=5, max_length=20)   # dict of column lists
+    split_lengths("lis", "full")  # {"train": (5, 100), ..., "test_long": (101, 150)}
+
+Sizes of the dataset repo (`split_rows`): `small` has 2,000 train and 200 validation / test /
+test_long rows per config (builds in seconds); `full` follows the papers' scale (100,000 train and
+2,000 per eval split; the phone book 20,000 and 1,000). Length ranges per size and split
+(`split_lengths`) and every task's defaults are documented in its module.
+
+Every call is deterministic in (task, seed, split, lengths, params): rows are drawn in blocks of
+`BLOCK_ROWS`, block k from numpy's PCG64 seeded by SeedSequence(seed, spawn_key=(task, split, k)),
+so splits never share a random stream. Lengths are uniform in [min_length, max_length]. Bump
+`GENERATOR_VERSION` whenever the rows for a given seed change.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hf_copycot.tasks import copy, ed, lis, local_dp, phonebook, prefix_ngram, suffix_ngram
+from hf_copycot.tasks._spec import SIZES, SPLITS, TaskSpec
+
+GENERATOR_VERSION = "1.0.0"
+BLOCK_ROWS = 8192
+SHARED_COLUMNS = ("id", "task", "prompt", "cot", "answer", "length")
+
+SPECS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        copy.SPEC,
+        prefix_ngram.SPEC,
+        suffix_ngram.SPEC,
+        phonebook.SPEC,
+        lis.SPEC,
+        ed.SPEC,
+        local_dp.SPEC,
+    )
+}
+TASK_NAMES: tuple[str, ...] = tuple(SPECS)
+
+__all__ = [
+    "BLOCK_ROWS",
+    "GENERATOR_VERSION",
+    "SHARED_COLUMNS",
+    "SIZES",
+    "SPECS",
+    "SPLITS",
+    "TASK_NAMES",
+    "TaskSpec",
+    "columns",
+    "default_params",
+    "generate",
+    "split_lengths",
+    "split_rows",
+]
+
+
+def get_spec(task: str) -> TaskSpec:
+    if task not in SPECS:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
+    return SPECS[task]
+
+
+def default_params(task: str) -> dict[str, Any]:
+    """The task's keyword parameters and their defaults."""
+    return dict(get_spec(task).params)
+
+
+def columns(task: str) -> dict[str, str]:
+    """Every column of a task's rows and its type ("string", "int32" or "list<int32>")."""
+    shared = {"id": "string", "task": "string", "prompt": "string", "cot": "string"}
+    return {**shared, "answer": "string", "length": "int32", **get_spec(task).extra_columns}
+
+
+def _check_size(size: str) -> str:
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of: {', '.join(SIZES)}")
+    return size
+
+
+def split_lengths(task: str, size: str = "small") -> dict[str, tuple[int, int]]:
+    """Inclusive (min_length, max_length) per split; test_long starts above the train maximum."""
+    return dict(get_spec(task).lengths[_check_size(size)])
+
+
+def split_rows(task: str, size: str = "small") -> dict[str, int]:
+    """Number of rows per split of the dataset repo."""
+    return dict(get_spec(task).rows[_check_size(size)])
+
+
+@functools.lru_cache(maxsize=16)
+def _decimals(first: int, count: int) -> tuple[str, ...]:
+    """str(i) for a block of row numbers; cached because every call re-uses the same blocks."""
+    return tuple(map(str, range(first, first + count)))
+
+
+def _stream_key(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def resolve_params(task: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    spec = get_spec(task)
+    unknown = sorted(set(params) - set(spec.params))
+    if unknown:
+        known = ", ".join(spec.params) or "none"
+        raise ValueError(f"unknown parameter {unknown[0]!r} for task {task!r}; known: {known}")
+    return {**spec.params, **params}
+
+
+def check_request(
+    task: str,
+    num_rows: int,
+    seed: int,
+    min_length: int,
+    max_length: int,
+    params: Mapping[str, Any],
+    split: str = "train",
+) -> dict[str, Any]:
+    """Validate a generate() call; returns the full parameter dict. Raises a one-line ValueError."""
+    spec = get_spec(task)
+    for name, value in (("num_rows", num_rows), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if not isinstance(split, str) or not split or not all(32 < ord(c) < 127 for c in split):
+        raise ValueError(
+            f"split must be a non-empty name of printable ASCII characters, got {split!r}"
+        )
+    for name, value in (("min_length", min_length), ("max_length", max_length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if min_length > max_length:
+        raise ValueError(f"min_length {min_length} is larger than max_length {max_length}")
+    full = resolve_params(task, params)
+    spec.check(full, int(min_length), int(max_length))
+    return full
+
+
+def generate(
+    task: str,
+    num_rows: int,
+    *,
+    seed: int,
+    min_length: int,
+    max_length: int,
+    split: str = "train",
+    **params: Any,
+) -> dict[str, list]:
+    """`num_rows` rows of `task` as columns: id, task, prompt, cot, answer, length, then extras."""
+    full = check_request(task, num_rows, seed, min_length, max_length, params, split)
+    spec = SPECS[task]
+    parts: list[dict[str, list]] = []
+    for block, first in enumerate(range(0, num_rows, BLOCK_ROWS)):
+        count = min(BLOCK_ROWS, num_rows - first)
+        entropy = np.random.SeedSequence(
+            int(seed), spawn_key=(_stream_key(task), _stream_key(split), block)
+        )
+        rng = np.random.default_rng(entropy)
+        lengths = rng.integers(min_length, max_length + 1, size=count)
+        built = spec.build(rng, lengths, full)
+        prefix = f"{task}-{split}-{seed}-"
+        parts.append(
+            {
+                "id": [prefix + number for number in _decimals(first, count)],
+                "task": [task] * count,
+                "prompt": built["prompt"],
+                "cot": built["cot"],
+                "answer": built["answer"],
+                "length": lengths.tolist(),
+                **{name: built[name] for name in spec.extra_columns},
+            }
+        )
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, list] = {name: [] for name in columns(task)}
+    for part in parts:
+        for name, values in merged.items():
+            values.extend(part[name])
+    return merged

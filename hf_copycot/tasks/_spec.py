@@ -1,0 +1,80 @@
+"""What every task module declares: defaults, length ranges and row counts per split, its builder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test", "test_long")
+SIZES = ("small", "full")
+
+# builder(rng, lengths, params) -> columns prompt, cot, answer and the task's extra columns
+Builder = Callable[[np.random.Generator, np.ndarray, dict[str, Any]], dict[str, list]]
+# checker(params, min_length, max_length) raises ValueError on a bad combination
+Checker = Callable[[dict[str, Any], int, int], None]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    summary: str  # one line for the dataset card
+    text_format: str  # prompt / cot / answer in one line (docs/FORMATS.md has the table)
+    length_meaning: str  # what the `length` column counts
+    params: Mapping[str, Any]  # defaults of the task's keyword parameters
+    lengths: Mapping[str, Mapping[str, tuple[int, int]]]  # size -> split -> (min, max), inclusive
+    rows: Mapping[str, Mapping[str, int]]  # size -> split -> number of rows
+    extra_columns: Mapping[str, str]  # column -> "string" | "int32" | "list<int32>"
+    build: Builder
+    check: Checker = field(default=lambda params, lo, hi: None)
+
+
+def lengths_table(
+    small: tuple[int, int],
+    small_long: tuple[int, int],
+    full: tuple[int, int],
+    full_long: tuple[int, int],
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Length ranges per size: train, validation and test share one range, test_long is beyond it."""
+    return {
+        "small": {"train": small, "validation": small, "test": small, "test_long": small_long},
+        "full": {"train": full, "validation": full, "test": full, "test_long": full_long},
+    }
+
+
+def rows_table(full_train: int, full_eval: int) -> dict[str, dict[str, int]]:
+    """Rows per size: `small` is the same everywhere (seconds to build), `full` per task."""
+    return {
+        "small": {"train": 2000, "validation": 200, "test": 200, "test_long": 200},
+        "full": {
+            "train": full_train,
+            "validation": full_eval,
+            "test": full_eval,
+            "test_long": full_eval,
+        },
+    }
+
+
+def check_alphabet(alphabet: object, forbidden: str = "|.") -> str:
+    """A non-empty string of distinct printable ASCII characters other than `|` (the delimiter)
+    and `.` (an end marker for the metrics, docs/FORMATS.md)."""
+    if not isinstance(alphabet, str) or not alphabet:
+        raise ValueError("alphabet must be a non-empty string of printable ASCII characters")
+    bad = [c for c in alphabet if not (32 <= ord(c) <= 126) or c in forbidden]
+    if bad:
+        raise ValueError(
+            f"alphabet contains {bad[0]!r}: use printable ASCII characters other than {forbidden!r}"
+        )
+    if len(set(alphabet)) != len(alphabet):
+        raise ValueError("alphabet has repeated characters; list each character once")
+    return alphabet
+
+
+def check_int(name: str, value: object, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

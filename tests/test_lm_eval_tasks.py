@@ -1,0 +1,153 @@
+"""integrations/lm_eval: the YAMLs load in lm-evaluation-harness and the hooks score docs.
+
+The end-to-end test runs the harness itself on local parquet files through the override recipe
+of integrations/lm_eval/README.md (a YAML that includes ours and swaps the dataset), with a fake
+model that returns canned generations.
+"""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+from lm_eval import evaluator
+from lm_eval.api.model import LM
+from lm_eval.tasks import TaskManager
+from lm_eval.tasks._yaml_loader import load_yaml
+from metric_helpers import REPO_ROOT, load_metric
+
+LM_EVAL_DIR = REPO_ROOT / "integrations" / "lm_eval"
+CONFIGS = ("copy", "prefix_ngram", "suffix_ngram", "phonebook", "lis", "ed", "local_dp")
+HOOKS = {
+    "copy": "process_results_copy",
+    "prefix_ngram": "process_results_copy",
+    "suffix_ngram": "process_results_copy",
+    "phonebook": "process_results_phonebook",
+    "lis": "process_results_dp",
+    "ed": "process_results_dp",
+    "local_dp": "process_results_dp",
+}
+
+# Hand-made rows in the dataset's format (docs/FORMATS.md), each with a right and a wrong generation.
+DOCS = {
+    "copy": ({"prompt": "abcde|", "cot": "", "answer": "abcde"}, "abcde", "abxde\n"),
+    "prefix_ngram": ({"prompt": "cde|abcdefg|", "cot": "", "answer": "fg"}, "fg", "f"),
+    "suffix_ngram": ({"prompt": "abcdefg|abc", "cot": "", "answer": "defg"}, "defg.", "defgh"),
+    "phonebook": (
+        {
+            "prompt": "Ada Lovelace: 6123456789\nAlan Turing: 7000000001\n\n"
+            "Alan Turing: 7000000001\nAda Lovelace: 6123456789\n\nAda Lovelace:",
+            "cot": "",
+            "answer": " 6123456789",
+        },
+        " 6123456789\nAlan",
+        " 7000000001",
+    ),
+    "lis": ({"prompt": "3 1 4 1 5|", "cot": "1 1 2 1 3|", "answer": "3"}, "1 1 2 1 3|3", "1 1 2|"),
+    "ed": ({"prompt": "ab|ac|", "cot": "0 2,2 3|", "answer": "3"}, "0 2,2 3|3", "0 2,2 4|3"),
+    "local_dp": (
+        {"prompt": "m=2:3 4 2 4|", "cot": "3 7 5 9|", "answer": "9"},
+        "3 7 5 9|9",
+        "3 7 6 9|9",
+    ),
+}
+
+
+def load_task_yaml(config: str) -> dict:
+    return load_yaml(LM_EVAL_DIR / f"copycot_{config}.yaml")  # includes and !function resolved
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_task_yaml_parses_with_the_harness_loader(config):
+    task = load_task_yaml(config)
+    assert task["task"] == f"copycot_{config}"
+    assert task["dataset_path"] == "hf-copycot/copy-cot" and task["dataset_name"] == config
+    assert task["output_type"] == "generate_until"
+    assert task["test_split"] == "test" and task["target_delimiter"] == ""
+    assert callable(task["process_results"]) and task["process_results"].__name__ == HOOKS[config]
+    assert task["generation_kwargs"]["until"] and task["generation_kwargs"]["do_sample"] is False
+    assert {m["metric"] for m in task["metric_list"]} >= {"exact_match"}
+
+
+def test_task_manager_indexes_every_task_and_the_group():
+    manager = TaskManager(include_path=str(LM_EVAL_DIR), include_defaults=False)
+    assert set(manager.all_tasks) >= {f"copycot_{config}" for config in CONFIGS} | {"copycot"}
+    group = load_yaml(LM_EVAL_DIR / "copycot.yaml")
+    assert group["task"] == [f"copycot_{config}" for config in CONFIGS]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_hook_scores_docs_like_the_evaluate_module(config):
+    task = load_task_yaml(config)
+    doc, right, wrong = DOCS[config]
+    doc = {**doc, "task": config, "length": 5}
+    metric_list = {m["metric"] for m in task["metric_list"]}
+    good = task["process_results"](doc, [right])
+    bad = task["process_results"](doc, [wrong])
+    assert set(good) == set(bad) == metric_list
+    assert good["exact_match"] == 1.0 and bad["exact_match"] == 0.0
+    # Same numbers as the evaluate module computes over both generations.
+    name = {
+        "process_results_copy": "copy_accuracy",
+        "process_results_phonebook": "phonebook_accuracy",
+    }
+    metric = load_metric(name.get(HOOKS[config], "dp_cot_accuracy"))
+    kwargs = (
+        {"prompts": [doc["prompt"]] * 2, "task": config}
+        if config in ("lis", "ed", "local_dp")
+        else {}
+    )
+    expected = metric.compute(predictions=[right, wrong], references=[doc["answer"]] * 2, **kwargs)
+    for metric_name in metric_list:
+        assert (good[metric_name] + bad[metric_name]) / 2 == pytest.approx(expected[metric_name])
+
+
+class CannedLM(LM):
+    """Returns a canned generation per prompt; the harness adds nothing but the prompt."""
+
+    def __init__(self, generations: dict[str, str]):
+        super().__init__()
+        self.generations = generations
+        self.requests: list[tuple[str, dict]] = []
+
+    def generate_until(self, requests):
+        self.requests += [request.args for request in requests]
+        return [self.generations.get(request.args[0], "") for request in requests]
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, requests):
+        raise NotImplementedError
+
+
+def test_harness_runs_a_task_end_to_end_on_local_data(tmp_path):
+    rows = {
+        "id": ["lis-0", "lis-1", "lis-2"],
+        "task": ["lis"] * 3,
+        "prompt": ["3 1 4 1 5|", "1 2|", "2 1|"],
+        "cot": ["1 1 2 1 3|", "1 2|", "1 1|"],
+        "answer": ["3", "2", "1"],
+        "length": [5, 2, 2],
+    }
+    data_file = tmp_path / "lis.parquet"
+    datasets.Dataset.from_dict(rows).to_parquet(data_file)
+    (tmp_path / "copycot_lis_local.yaml").write_text(
+        f"include: {LM_EVAL_DIR / 'copycot_lis.yaml'}\n"
+        "task: copycot_lis_local\n"
+        "dataset_path: parquet\n"
+        "dataset_name: null\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data_file}\n    validation: {data_file}\n"
+    )
+    manager = TaskManager(include_path=[str(LM_EVAL_DIR), str(tmp_path)], include_defaults=False)
+    model = CannedLM({"3 1 4 1 5|": "1 1 2 1 3|3", "1 2|": "1 2|2\n2 1|1 1|1", "2 1|": "1 2|2"})
+    output = evaluator.simple_evaluate(
+        model=model, tasks=["copycot_lis_local"], task_manager=manager, bootstrap_iters=0
+    )
+    results = output["results"]["copycot_lis_local"]
+    assert results["answer_accuracy,none"] == pytest.approx(2 / 3)
+    assert results["step_accuracy,none"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert results["chain_exact_match,none"] == pytest.approx(2 / 3)
+    assert results["parse_rate,none"] == 1.0
+    prompts = sorted(context for context, _ in model.requests)
+    assert prompts == sorted(rows["prompt"])  # zero-shot: the prompt exactly, nothing added
+    assert all(kwargs["until"] == ["\n", "."] for _, kwargs in model.requests)
