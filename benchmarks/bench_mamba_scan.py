@@ -1,25 +1,31 @@
 """Training throughput of MambaForCausalLM on our scan vs a same-size GPT-NeoX, in one run.
 
-Each (model, path, L) runs in its own subprocess, so that its peak memory (growth of max RSS over
-the RSS after building the model) is its own. Training step = forward + backward + AdamW,
-batch 16, vocab 64; GPT-NeoX hidden 128, 4 layers, 4 heads, MLP 512, sdpa attention; Mamba hidden
-128, 4 layers, state 16. Tokens/s is batch * L / the median step time of a run; GPT-NeoX and ours
-run alternately for --rounds rounds and each keeps its best run, so a burst of load from other
-processes hits one run, not the ratio. Also prints forward-only speed (a prompt through the model
-under no_grad, filling the generation cache) and, where CUDA is present, a GPU comparison.
-The last line is `min mamba/neox training throughput ratio: R`.
+Each (model, path, L) runs in its own subprocess, so that its peak memory is its own: on CPU the
+growth of max RSS over the RSS after building the model and one tiny warm-up step (which loads
+compiled kernels), on CUDA max_memory_allocated over the same point. Training step = forward +
+backward + AdamW, batch 16, vocab 64; GPT-NeoX hidden 128, 4 layers, 4 heads, MLP 512, sdpa
+attention; Mamba hidden 128, 4 layers, state 16. Tokens/s is batch * L / the median step time of a
+run; GPT-NeoX and ours run alternately for --rounds rounds and each keeps its best run, so a burst
+of load from other processes hits one run, not the ratio. Also prints forward-only speed (a prompt
+through the model under no_grad, filling the generation cache).
+The last line is `min mamba/neox training throughput ratio: R` (ours / GPT-NeoX, smallest over L).
 
-    PYTHONPATH=. python benchmarks/bench_mamba_scan.py            # ~6 min on 2 quiet cores
-    PYTHONPATH=. python benchmarks/bench_mamba_scan.py --quick    # NeoX and ours only, ~2 min
+    PYTHONPATH=. python benchmarks/bench_mamba_scan.py               # CPU, ~8 min on 2 quiet cores
+    PYTHONPATH=. python benchmarks/bench_mamba_scan.py --quick       # NeoX and ours only, ~2 min
+    PYTHONPATH=. python benchmarks/bench_mamba_scan.py --device cuda # GPU, float32 and bf16
 
-Paths: numba (ours, CPU kernels), chunked (ours, pure PyTorch, meant for GPUs), mambapy
+Paths: numba (ours, CPU kernels), chunked (ours, pure PyTorch: "ours" on a GPU), mambapy
 (transformers with use_mambapy=True; needs `pip install mambapy`), reference (transformers'
-sequential fallback; slow, so one step at L=128 only).
+sequential fallback; slow, so short L only), cuda (mamba-ssm's kernels, where they import).
+On a GPU with mamba-ssm installed, transformers' own forward would call mamba-ssm; the reference
+and mambapy runs then swap its kernel functions for their PyTorch fallbacks.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
 import os
 import platform
@@ -32,6 +38,11 @@ from pathlib import Path
 
 BATCH, VOCAB, HIDDEN, LAYERS = 16, 64, 128, 4
 ROOT = Path(__file__).resolve().parents[1]
+# longest L each slow path runs at: (B, L, D, N) tensors on a CPU, a Python loop over L anywhere
+MAX_LEN = {
+    "cpu": {"chunked": 256, "mambapy": 512, "reference": 128},
+    "cuda": {"reference": 256},
+}
 
 
 def _rss_mb() -> float:
@@ -42,11 +53,21 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _use_transformers_fallback() -> None:
+    """Make transformers' Mamba forward use its PyTorch code even where mamba-ssm imports."""
+    from transformers.models.mamba import modeling_mamba
+
+    for name in ("mamba_inner_fn", "causal_conv1d_fn", "mamba_selective_scan"):
+        fn = getattr(modeling_mamba, name)
+        # the decorators wrap the PyTorch function with functools.wraps: unwrap reaches it
+        setattr(modeling_mamba, name, inspect.unwrap(fn))
+
+
 def _build(path: str):
     import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, MambaConfig, MambaForCausalLM
 
-    from hf_copycot.mamba_scan import enable_fast_mamba
+    from hf_copycot.mamba_scan import cuda_kernels_available, enable_fast_mamba
 
     torch.manual_seed(0)
     if path == "neox":
@@ -67,49 +88,96 @@ def _build(path: str):
         use_mambapy=path == "mambapy",
     )
     model = MambaForCausalLM(config)
-    enable_fast_mamba(model, "reference" if path in ("mambapy", "reference") else path)
+    if path in ("mambapy", "reference"):
+        if cuda_kernels_available():
+            _use_transformers_fallback()
+        enable_fast_mamba(model, "reference")
+    else:
+        model.copycot_path = path  # set on the device in worker()
     return model
 
 
-def worker(path: str, seq_len: int, warmup: int, steps: int, threads: int) -> dict:
+class _Clock:
+    """Wall time of a step and peak memory above a base, on CPU (RSS) or CUDA (allocator)."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self.torch, self.cuda = torch, device == "cuda"
+
+    def now(self) -> float:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def mark_base(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.reset_peak_memory_stats()
+            self.base = self.torch.cuda.memory_allocated() / 2**20
+        else:
+            self.base = _rss_mb()
+
+    def peak_extra_mb(self) -> float:
+        if self.cuda:
+            return self.torch.cuda.max_memory_allocated() / 2**20 - self.base
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - self.base
+
+
+def worker(path: str, seq_len: int, warmup: int, steps: int, device: str, dtype: str) -> dict:
     """One (path, L): training step times, peak memory, forward-only speed. Runs in a subprocess."""
     import torch
     import transformers
 
+    from hf_copycot.mamba_scan import enable_fast_mamba
+
     transformers.logging.set_verbosity_error()
-    torch.set_num_threads(threads)
-    model = _build(path)
+    model = _build(path).to(device)
+    if getattr(model, "copycot_path", None):
+        enable_fast_mamba(model, model.copycot_path)
+    autocast = (
+        torch.autocast(device, dtype=torch.bfloat16)
+        if dtype == "bf16"
+        else contextlib.nullcontext()
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(0, VOCAB, (BATCH, seq_len), generator=torch.Generator().manual_seed(0))
-    base_mb = _rss_mb()
+    ids = ids.to(device)
+    clock = _Clock(device)
+    with autocast:  # load kernels and allocate gradients before the memory base
+        model(ids[:2, :16], labels=ids[:2, :16]).loss.backward()
+    clock.mark_base()
     times = []
     for i in range(warmup + steps):
-        start = time.perf_counter()
-        model(ids, labels=ids).loss.backward()
+        start = clock.now()
+        with autocast:
+            loss = model(ids, labels=ids).loss
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            times.append(clock.now() - start)
+    peak_mb = clock.peak_extra_mb()
     model.eval()
     infer = []
-    with torch.no_grad():
+    with torch.no_grad(), autocast:
         for i in range(1 + max(1, steps)):
-            start = time.perf_counter()
+            start = clock.now()
             model(ids)  # eval: use_cache defaults to True, the prefill generate runs
             if i:
-                infer.append(time.perf_counter() - start)
+                infer.append(clock.now() - start)
     return {
         "train_tok_s": BATCH * seq_len / statistics.median(times),
-        "peak_extra_mb": peak_mb - base_mb,
+        "peak_extra_mb": peak_mb,
         "infer_tok_s": BATCH * seq_len / statistics.median(infer),
         "steps": steps,
     }
 
 
-def _run(path, seq_len, warmup, steps, threads) -> dict | None:
+def _run(path, seq_len, plan, threads, device, dtype) -> dict | None:
+    warmup, steps = plan[path]
     cmd = [sys.executable, __file__, "--worker", path, str(seq_len), str(warmup), str(steps)]
-    cmd += ["--threads", str(threads)]
+    cmd += ["--threads", str(threads), "--device", device, "--dtypes", dtype]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -117,7 +185,7 @@ def _run(path, seq_len, warmup, steps, threads) -> dict | None:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-        print(f"  {path} L={seq_len}: failed ({tail[0]})", file=sys.stderr)
+        print(f"  {path} {dtype} L={seq_len}: failed ({tail[0]})", file=sys.stderr)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -127,35 +195,49 @@ def _nan_first(ratio: float) -> float:
     return float("-inf") if ratio != ratio else ratio
 
 
-def gpu_comparison(seq_len: int = 512) -> None:
-    """Forward + backward on CUDA: ours (chunked) vs transformers' fallback vs mamba-ssm."""
-    import torch
+def _plan(device: str, quick: bool, has_mambapy: bool, has_kernels: bool) -> dict:
+    """path -> (warmup steps, timed steps); the first two are the compared pair."""
+    ours = "numba" if device == "cpu" else "chunked"
+    plan = {"neox": (2, 5), ours: (2, 5)}
+    if device == "cuda":
+        plan = {"neox": (3, 10), ours: (3, 10)}
+        if has_kernels:
+            plan["cuda"] = (3, 10)
+    if quick:
+        return plan
+    if device == "cpu":
+        plan["chunked"] = (0, 1)
+    if has_mambapy:
+        plan["mambapy"] = (1, 1) if device == "cpu" else (2, 5)
+    plan["reference"] = (0, 1) if device == "cpu" else (1, 2)
+    return plan
 
-    from hf_copycot.mamba_scan import cuda_kernels_available, enable_fast_mamba
 
-    paths = ["chunked", "reference"] + (["cuda"] if cuda_kernels_available() else [])
-    print(f"\nGPU ({torch.cuda.get_device_name()}), forward + backward, L={seq_len}, batch {BATCH}")
-    for dtype in (torch.float32, torch.bfloat16):
-        for path in paths:
-            model = _build("reference").to("cuda", dtype)
-            enable_fast_mamba(model, path)
-            ids = torch.randint(0, VOCAB, (BATCH, seq_len), device="cuda")
-            times = []
-            for i in range(4 if path != "reference" else 2):
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                model(ids, labels=ids).loss.backward()
-                torch.cuda.synchronize()
-                if i:
-                    times.append(time.perf_counter() - start)
-            tok_s = BATCH * seq_len / statistics.median(times)
-            print(f"  {dtype!s:15s} {path:10s} {tok_s:12,.0f} tok/s")
+def _table(title, columns, lengths, results, dtype, key, extra=None):
+    print(f"\n{title}")
+    print("| L | " + " | ".join(columns) + (f" | {extra[0]} |" if extra else " |"))
+    print("|---" * (len(columns) + 1 + bool(extra)) + "|")
+    for seq_len in lengths:
+        cells = []
+        for path in columns:
+            result = results.get((path, dtype, seq_len))
+            cells.append(f"{result[key]:,.0f}" if result else "-")
+        tail = f" | {extra[1][seq_len]:.2f} |" if extra else " |"
+        print(f"| {seq_len} | " + " | ".join(cells) + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512, 1024])
-    parser.add_argument("--quick", action="store_true", help="GPT-NeoX and ours (numba) only")
+    parser.add_argument("--quick", action="store_true", help="GPT-NeoX and ours only")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="CUDA: fp32 and bf16 (autocast) by default; CPU: fp32",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--rounds", type=int, default=None, help="runs of NeoX and ours per L")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -163,10 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    dtypes = args.dtypes or (["fp32", "bf16"] if args.device == "cuda" else ["fp32"])
     if args.worker:
         path, seq_len, warmup, steps = args.worker
-        print(json.dumps(worker(path, int(seq_len), int(warmup), int(steps), threads)))
+        result = worker(path, int(seq_len), int(warmup), int(steps), args.device, dtypes[0])
+        print(json.dumps(result))
         return 0
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA device (torch.cuda.is_available() is False)")
+
+    from hf_copycot.mamba_scan import cuda_kernels_available
 
     try:
         import mambapy  # noqa: F401
@@ -174,77 +263,78 @@ def main(argv: list[str] | None = None) -> int:
         has_mambapy = True
     except ImportError:
         has_mambapy = False
-    plan = {"neox": (2, 5), "numba": (2, 5)}  # path -> (warmup steps, timed steps)
-    if not args.quick:
-        plan["chunked"] = (0, 1)
-        if has_mambapy:
-            plan["mambapy"] = (1, 1)
-        plan["reference"] = (0, 1)
-    rounds = args.rounds or (2 if args.quick else 3)
+    has_kernels = args.device == "cuda" and cuda_kernels_available()
+    plan = _plan(args.device, args.quick, has_mambapy, has_kernels)
+    neox, ours = list(plan)[:2]
+    rounds = args.rounds or (1 if args.device == "cuda" else 2 if args.quick else 3)
     started = time.time()
+    where = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else platform.processor() or platform.machine()
+    )
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, {threads} threads, {rounds} rounds, "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"machine: {where}, {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads, "
+        f"{rounds} rounds, load average {os.getloadavg()[0]:.2f}, "
+        f"mamba-ssm kernels: {'yes' if has_kernels else 'no'}"
     )
     if not has_mambapy and not args.quick:
         print("mambapy not installed: its path is skipped (pip install mambapy)")
-    results: dict[tuple[str, int], dict | None] = {}
+    results: dict[tuple[str, str, int], dict] = {}
 
-    def keep_best(path, seq_len, result):
-        best = results.get((path, seq_len))
+    def keep_best(path, dtype, seq_len):
+        result = _run(path, seq_len, plan, threads, args.device, dtype)
+        best = results.get((path, dtype, seq_len))
         if result and (not best or result["train_tok_s"] > best["train_tok_s"]):
             result["infer_tok_s"] = max(result["infer_tok_s"], (best or result)["infer_tok_s"])
-            results[path, seq_len] = result
+            results[path, dtype, seq_len] = result
         elif best and result:
             best["infer_tok_s"] = max(best["infer_tok_s"], result["infer_tok_s"])
 
-    for seq_len in args.lengths:
-        for _ in range(rounds):  # alternate the two paths the ratio compares
-            for path in ("neox", "numba"):
-                keep_best(path, seq_len, _run(path, seq_len, *plan[path], threads))
-        for path, (warmup, steps) in plan.items():
-            if path in ("neox", "numba"):
-                continue
-            if path == "reference" and seq_len > 128:
-                continue  # ~190 tok/s at L=128 and four times slower per doubling of L
-            if path == "chunked" and seq_len > 256:
-                continue  # for GPUs; on a CPU it moves (B, L, D, N) tensors at ~1 GB/s
-            if path == "mambapy" and seq_len > 512:
-                continue  # GBs and minutes at L=1024
-            keep_best(path, seq_len, _run(path, seq_len, warmup, steps, threads))
+    for dtype in dtypes:
+        for seq_len in args.lengths:
+            for _ in range(rounds):  # alternate the two paths the ratio compares
+                for path in (neox, ours):
+                    keep_best(path, dtype, seq_len)
+            for path in list(plan)[2:]:
+                if seq_len <= MAX_LEN[args.device].get(path, seq_len):
+                    keep_best(path, dtype, seq_len)
     columns = list(plan)
-
-    def cell(path, seq_len, key, fmt="{:,.0f}"):
-        result = results.get((path, seq_len))
-        return fmt.format(result[key]) if result else "-"
-
-    print("\nTraining throughput, tokens/s (forward + backward + AdamW)")
-    print("| L | " + " | ".join(columns) + " | numba / neox |")
-    print("|---" * (len(columns) + 2) + "|")
-    ratios = []
-    for seq_len in args.lengths:
-        neox, ours = results.get(("neox", seq_len)), results.get(("numba", seq_len))
-        ratio = ours["train_tok_s"] / neox["train_tok_s"] if neox and ours else float("nan")
-        ratios.append(ratio)
-        row = [cell(p, seq_len, "train_tok_s") for p in columns]
-        print(f"| {seq_len} | " + " | ".join(row) + f" | {ratio:.2f} |")
-    print("\nPeak memory during training, MB above the built model (max RSS growth)")
-    print("| L | " + " | ".join(columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    for seq_len in args.lengths:
-        row = [cell(p, seq_len, "peak_extra_mb") for p in columns]
-        print(f"| {seq_len} | " + " | ".join(row) + " |")
-    print("\nForward only (a prompt under no_grad, filling the cache), tokens/s")
-    print("| L | " + " | ".join(columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    for seq_len in args.lengths:
-        row = [cell(p, seq_len, "infer_tok_s") for p in columns]
-        print(f"| {seq_len} | " + " | ".join(row) + " |")
-    if torch.cuda.is_available():
-        gpu_comparison()
+    all_ratios = []
+    for dtype in dtypes:
+        ratios = {}
+        for seq_len in args.lengths:
+            a, b = results.get((ours, dtype, seq_len)), results.get((neox, dtype, seq_len))
+            ratios[seq_len] = a["train_tok_s"] / b["train_tok_s"] if a and b else float("nan")
+        all_ratios += ratios.values()
+        suffix = f", {args.device} {dtype}"
+        _table(
+            f"Training throughput, tokens/s (forward + backward + AdamW){suffix}",
+            columns,
+            args.lengths,
+            results,
+            dtype,
+            "train_tok_s",
+            (f"{ours} / neox", ratios),
+        )
+        _table(
+            f"Peak memory during training, MB above the model after a warm-up step{suffix}",
+            columns,
+            args.lengths,
+            results,
+            dtype,
+            "peak_extra_mb",
+        )
+        _table(
+            f"Forward only (a prompt under no_grad, filling the cache), tokens/s{suffix}",
+            columns,
+            args.lengths,
+            results,
+            dtype,
+            "infer_tok_s",
+        )
     print(f"\n{time.time() - started:.0f} s, load average at the end {os.getloadavg()[0]:.2f}")
-    print(f"min mamba/neox training throughput ratio: {min(ratios, key=_nan_first):.2f}")
+    print(f"min mamba/neox training throughput ratio: {min(all_ratios, key=_nan_first):.2f}")
     return 0
 
 

@@ -15,6 +15,7 @@ unchanged. Single-token decoding with a cache always runs transformers' own recu
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 
@@ -36,6 +37,7 @@ def _log_once(level: int, message: str) -> None:
         logger.log(level, message)
 
 
+@functools.cache
 def cuda_kernels_available() -> bool:
     """Whether mamba-ssm's and causal-conv1d's kernels import (they build only with CUDA)."""
     if importlib.util.find_spec("mamba_ssm") is None:
@@ -48,6 +50,7 @@ def cuda_kernels_available() -> bool:
     return True
 
 
+@functools.cache
 def numba_available() -> bool:
     """Whether our CPU kernels import (numba is a dependency, but may lack a platform build)."""
     try:
@@ -58,35 +61,37 @@ def numba_available() -> bool:
 
 
 class FastMambaMixer(MambaMixer):
-    """MambaMixer whose full-sequence forward runs on `self.copycot_scan` ("numba" | "chunked").
+    """MambaMixer whose full-sequence forward runs on the path `self.copycot_scan` asks for.
 
-    Decoding steps with a cache (and anything else the fast path does not cover) go to
-    transformers' MambaMixer.forward unchanged.
+    copycot_scan is "auto", "cuda", "numba" or "chunked"; the path is resolved per call from the
+    input's device (`path_for`), so a model patched on CPU and then moved to a GPU (what the model
+    factory does) uses the GPU's path. Decoding steps with a cache go to transformers'
+    MambaMixer.forward unchanged, as does the "cuda" path (transformers' forward calls mamba-ssm).
     """
 
-    copycot_scan: str = "numba"
+    copycot_scan: str = "auto"
 
     def forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
-        if cache_params is not None and (
+        decoding = cache_params is not None and (
             cache_params.get_conv_state(self.layer_idx) is not None
             or cache_params.get_recurrent_state(self.layer_idx) is not None
             or cache_params.is_recording_past(self.layer_idx)
-        ):
+        )
+        if decoding or self._path(hidden_states.device) == "cuda":
             return super().forward(
                 hidden_states, cache_params=cache_params, attention_mask=attention_mask, **kwargs
             )
         return self._fast_forward(hidden_states, cache_params, attention_mask)
 
+    def _path(self, device: torch.device) -> str:
+        path, why = path_for(self.copycot_scan, device)
+        level = logging.WARNING if why.startswith("cannot") else logging.INFO
+        _log_once(level, _choice_message(path, device, why))
+        return path
+
     @force_accelerate_hooks(["conv1d", "x_proj", "dt_proj"])
     def _fast_forward(self, hidden_states, cache_params, attention_mask):
-        scan = self.copycot_scan
-        if scan == "numba" and hidden_states.device.type != "cpu":
-            _log_once(
-                logging.WARNING,
-                f"Mamba scan: numba runs on CPU only; using chunked on {hidden_states.device}",
-            )
-            scan = "chunked"
-        if scan == "numba":
+        if self._path(hidden_states.device) == "numba":
             from .ssm.numba_mixer import numba_mixer_inner as inner
         else:
             inner = chunked_mixer_inner
@@ -115,26 +120,49 @@ class FastMambaMixer(MambaMixer):
         return self.out_proj(y.to(dtype))
 
 
+def _choice_message(path: str, device: torch.device, why: str) -> str:
+    return f"Mamba scan: {path} on {device.type} ({why})"
+
+
 def _model_device(mixers: list[MambaMixer]) -> torch.device:
     return mixers[0].A_log.device
 
 
+def path_for(scan: str, device: torch.device) -> tuple[str, str]:
+    """(path, why) that `scan` ("auto" | "cuda" | "numba" | "chunked") takes on `device`.
+
+    Raises ValueError for "cuda" off a CUDA device: mamba-ssm's kernels take CUDA tensors only.
+    """
+    if scan == "auto":
+        if device.type == "cuda" and cuda_kernels_available():
+            return "cuda", "auto: mamba-ssm kernels import and the model is on CUDA"
+        if device.type == "cpu" and numba_available():
+            return "numba", "auto: our CPU kernels"
+        return "chunked", f"auto: pure-PyTorch chunked scan on {device.type}"
+    if scan == "cuda" and device.type != "cuda":
+        raise ValueError(
+            f"mamba scan 'cuda' runs mamba-ssm's kernels on CUDA tensors but the model is on "
+            f"{device}; move it to a GPU or use --mamba_scan auto"
+        )
+    if scan == "numba" and device.type != "cpu":
+        return "chunked", f"cannot run numba on {device.type}; using chunked"
+    return scan, "forced"
+
+
 def resolve_scan(scan: str, device: torch.device) -> tuple[str, str]:
-    """(path, why) for a requested `scan` on `device`; raises ValueError if it cannot run there."""
+    """(path, why) for a requested `scan` on `device`; raises ValueError if it cannot run.
+
+    A forced "cuda" needs mamba-ssm importable but may be set on a CPU model that moves to a GPU
+    before its first forward (the path is resolved again at every call).
+    """
     if scan not in SCAN_CHOICES:
         raise ValueError(f"mamba scan {scan!r} is not one of {', '.join(SCAN_CHOICES)}")
-    kernels = cuda_kernels_available()
-    if scan == "auto":
-        if device.type == "cuda" and kernels:
-            return "cuda", "mamba-ssm kernels import and the model is on CUDA"
-        if device.type == "cpu" and numba_available():
-            why = "mamba-ssm not importable" if not kernels else "model on CPU"
-            return "numba", f"CPU kernels ({why})"
-        return "chunked", f"pure-PyTorch chunked scan on {device.type}"
-    if scan == "cuda" and not (device.type == "cuda" and kernels):
+    if scan == "reference":
+        return "reference", "forced: transformers' own forward"
+    if scan == "cuda" and not cuda_kernels_available():
         raise ValueError(
-            f"mamba scan 'cuda' needs mamba-ssm and causal-conv1d importable (here: {kernels}) and "
-            f"the model on a CUDA device (here: {device}); use 'auto' to pick what works"
+            "mamba scan 'cuda' needs mamba-ssm and causal-conv1d importable (pip install "
+            "hf-copycot[gpu] on a CUDA machine); use --mamba_scan auto to pick what works"
         )
     if scan == "numba" and device.type != "cpu":
         raise ValueError(
@@ -143,15 +171,18 @@ def resolve_scan(scan: str, device: torch.device) -> tuple[str, str]:
         )
     if scan == "numba" and not numba_available():
         raise ValueError("mamba scan 'numba' needs numba importable (pip install numba)")
-    return scan, "forced"
+    if scan == "cuda" and device.type != "cuda":
+        return "cuda", "forced; runs once the model is on a CUDA device"
+    return path_for(scan, device)
 
 
 def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
     """Route every Mamba mixer of `model` through `scan`; returns the path in use.
 
     "auto" picks mamba-ssm's kernels when they import and the model is on CUDA, our CPU kernels on
-    CPU, the chunked PyTorch scan elsewhere. Idempotent; call it again after moving the model to
-    another device. "reference" restores transformers' own forward.
+    CPU, the chunked PyTorch scan elsewhere, resolved again at each forward from the input's device
+    (so the model may move after this call). Idempotent. "reference" restores transformers' own
+    forward. The choice is logged once (and again if a move changes it).
     """
     mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
     if not mixers:
@@ -164,13 +195,13 @@ def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
         raise ValueError(f"cannot patch mixer subclasses {sorted(foreign)}; only MambaMixer")
     choice, why = resolve_scan(scan, _model_device(mixers))
     for mixer in mixers:
-        if choice in ("numba", "chunked"):
-            mixer.__class__ = FastMambaMixer
-            mixer.copycot_scan = choice
-        else:
+        if scan == "reference":
             mixer.__class__ = MambaMixer
             mixer.__dict__.pop("copycot_scan", None)
-    _log_once(logging.INFO, f"Mamba scan: {choice} ({why})")
+        else:
+            mixer.__class__ = FastMambaMixer
+            mixer.copycot_scan = scan
+    _log_once(logging.INFO, _choice_message(choice, _model_device(mixers), why))
     return choice
 
 
@@ -181,5 +212,5 @@ def active_scan(model: torch.nn.Module) -> str:
         raise ValueError(f"{type(model).__name__} has no transformers MambaMixer")
     first = mixers[0]
     if isinstance(first, FastMambaMixer):
-        return first.copycot_scan
+        return path_for(first.copycot_scan, first.A_log.device)[0]
     return "cuda" if first.A_log.device.type == "cuda" and cuda_kernels_available() else "reference"

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ from transformers.models.mamba.modeling_mamba import MambaMixer
 
 from hf_copycot import mamba_scan
 from hf_copycot.mamba_scan import SCAN_CHOICES, FastMambaMixer, enable_fast_mamba
-from hf_copycot.ssm import numba_kernels
+from hf_copycot.ssm import numba_kernels, numba_mixer
 
 TOL = 1e-5
 VOCAB = 24
@@ -92,21 +96,43 @@ def test_training_outputs_and_every_gradient_match_reference(
 
 
 def test_numba_splits_channels_across_threads_when_batch_is_small():
-    """With batch 1 and 2 threads the backward splits channels into groups; sums must agree."""
+    """With batch 1 the backward splits channels into groups; their partial sums must agree."""
     reference = _model(hidden=64, state=16)
     ours = copy.deepcopy(reference)
     enable_fast_mamba(ours, "numba")
     ids = torch.randint(0, VOCAB, (1, 40), generator=torch.Generator().manual_seed(2))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        logits, grads = _train_step(ours, ids, None)
-    finally:
-        torch.set_num_threads(threads)
+    logits, grads = _train_step(ours, ids, None)
     ref_logits, ref_grads = _train_step(reference, ids, None)
     assert _rel(logits, ref_logits) < TOL
     for name, grad in grads.items():
         assert _rel(grad, ref_grads[name]) < TOL, name
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_kernel_gradients_are_bitwise_equal_for_any_thread_count(batch, monkeypatch):
+    """How the kernels split work over threads must not change a bit of any output or gradient
+    (torch's own matmuls may still round differently at another torch thread count)."""
+    gen = torch.Generator().manual_seed(6)
+    dim, n_state, rank = 48, 16, 3
+    xz = torch.randn(batch, 29, 2 * dim, generator=gen, requires_grad=True)
+    params = [
+        torch.randn(dim, 1, 4, generator=gen),
+        torch.randn(dim, generator=gen),
+        0.3 * torch.randn(rank + 2 * n_state, dim, generator=gen),
+        0.3 * torch.randn(dim, rank, generator=gen),
+        torch.randn(dim, generator=gen) - 2,
+        torch.randn(dim, n_state, generator=gen),
+        torch.randn(dim, generator=gen),
+    ]
+    params = [p.requires_grad_() for p in params]
+    mask = _padding_mask(batch, 29)
+    results = []
+    for count in (1, 2, 3):
+        monkeypatch.setattr(numba_mixer, "_threads", lambda count=count: count)
+        y, _ = numba_mixer.numba_mixer_inner(xz, *params, mask)
+        results.append((y, *torch.autograd.grad(y.square().sum(), [xz, *params])))
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
@@ -179,10 +205,51 @@ def test_auto_picks_numba_on_cpu_and_logs_the_choice_once(caplog, monkeypatch):
     with caplog.at_level(logging.INFO, logger="hf_copycot.mamba_scan"):
         assert enable_fast_mamba(model) == "numba"
         assert enable_fast_mamba(model, "auto") == "numba"
+        model(torch.zeros(1, 3, dtype=torch.long))  # the forward resolves the same path again
     records = [r for r in caplog.records if r.name == "hf_copycot.mamba_scan"]
-    assert len(records) == 1 and "numba" in records[0].getMessage()
+    assert len(records) == 1 and "numba on cpu" in records[0].getMessage()
     assert all(type(m) is FastMambaMixer for m in model.modules() if isinstance(m, MambaMixer))
     assert mamba_scan.active_scan(model) == "numba"
+
+
+def test_auto_follows_the_model_to_another_device():
+    """The model factory patches on CPU and moves the model afterwards: "auto" must follow."""
+    model = _model()
+    assert enable_fast_mamba(model) == "numba"
+    model.to("meta")
+    expected = "cuda" if mamba_scan.cuda_kernels_available() else "chunked"
+    assert mamba_scan.path_for("auto", torch.device("cuda"))[0] == expected
+    assert mamba_scan.active_scan(model) == "chunked"
+    path, why = mamba_scan.path_for("numba", torch.device("mps"))
+    assert path == "chunked" and why.startswith("cannot")
+
+
+def test_forced_cuda_waits_for_a_gpu_and_fails_in_one_line_on_cpu(monkeypatch):
+    monkeypatch.setattr(mamba_scan, "cuda_kernels_available", lambda: True)
+    model = _model()
+    assert enable_fast_mamba(model, "cuda") == "cuda"  # the factory moves the model later
+    with pytest.raises(ValueError, match="move it to a GPU") as err:
+        model(torch.zeros(1, 3, dtype=torch.long))
+    assert "\n" not in str(err.value)
+
+
+def _train_weights(steps: int = 2) -> dict[str, torch.Tensor]:
+    model = _model(hidden=48, state=16, seed=7)
+    enable_fast_mamba(model, "numba")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    ids = torch.randint(0, VOCAB, (3, 41), generator=torch.Generator().manual_seed(8))
+    for _ in range(steps):
+        model(ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_training_is_bitwise_reproducible():
+    """Same seed, same weights, bit for bit: the kernels' parallel partial sums are reduced in a
+    fixed order (and the split of work over threads does not depend on timing)."""
+    first, second = _train_weights(), _train_weights()
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_forcing_each_path_and_restoring_the_reference():
@@ -263,3 +330,24 @@ def test_gpu_paths_match_reference(scan):
     assert _rel(logits, ref_logits) < tol
     for name, grad in grads.items():
         assert _rel(grad, ref_grads[name]) < tol, name
+
+
+def test_first_kernel_call_keeps_torch_thread_count():
+    """numba's thread layer resets OpenMP's thread count when it starts; we restore torch's."""
+    script = (
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "from transformers import MambaConfig, MambaForCausalLM\n"
+        "from hf_copycot.mamba_scan import enable_fast_mamba\n"
+        "m = MambaForCausalLM(MambaConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1))\n"
+        "enable_fast_mamba(m, 'numba')\n"
+        "ids = torch.zeros(1, 4, dtype=torch.long)\n"
+        "m(ids, labels=ids).loss.backward()\n"
+        "print(torch.get_num_threads())\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "1"

@@ -18,14 +18,36 @@ import torch
 from . import numba_kernels as kernels
 
 WIDTH = kernels.WIDTH
+# The backward's work items are (batch row, channel group) with enough groups for at least this
+# many items. A constant, not the thread count, so that the partial sums (one per item, added up
+# in a fixed order) and hence the gradients are bit for bit the same for any number of threads.
+BACKWARD_ITEMS = 64
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _this_thread = threading.local()
+_numba_started = False
 
 
 def _threads() -> int:
     """As many threads as torch uses: torch.set_num_threads is the one knob."""
     return max(1, torch.get_num_threads())
+
+
+def _start_numba_threads() -> None:
+    """Start numba's thread layer once, keeping torch's thread count.
+
+    numba starts its OpenMP threads on first use, and that resets the OpenMP thread count torch
+    uses to all cores (torch 2.13, numba 0.68): a `torch.set_num_threads(1)` made before (one per
+    process under DDP, say) would silently stop holding.
+    """
+    global _numba_started
+    with _pool_lock:
+        if not _numba_started:
+            threads = torch.get_num_threads()
+            numba.get_num_threads()  # starts the layer
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            _numba_started = True
 
 
 def _run_on_this_thread(kernel, args, lo: int, hi: int) -> None:
@@ -45,6 +67,8 @@ def _launch(kernel, n_items: int, *args) -> None:
     layer aborts on concurrent calls (e.g. a Space serving two users).
     """
     global _pool
+    if not _numba_started:
+        _start_numba_threads()
     n_threads = min(_threads(), n_items)
     if n_threads <= 1:
         _run_on_this_thread(kernel, args, 0, n_items)
@@ -163,7 +187,7 @@ class NumbaMambaInner(torch.autograd.Function):
         batch, seq_len, _ = xz.shape
         rank, n_state = p.w_dt.shape[0], p.a.shape[0]
         n_blocks = dim_p // WIDTH
-        n_groups = max(1, min(n_blocks, -(-2 * _threads() // batch)))
+        n_groups = max(1, min(n_blocks, -(-BACKWARD_ITEMS // batch)))
         dy = _pad_channels(dy.float(), dim_p)
         du = torch.empty(batch, seq_len, dim_p)
         dxz = torch.empty(batch, seq_len, 2 * dim_p)
