@@ -10,7 +10,7 @@ of load from other processes hits one run, not the ratio. Also prints forward-on
 through the model under no_grad, filling the generation cache).
 The last line is `min mamba/neox training throughput ratio: R` (ours / GPT-NeoX, smallest over L).
 
-    PYTHONPATH=. python benchmarks/bench_mamba_scan.py               # CPU, ~8 min on 2 quiet cores
+    PYTHONPATH=. python benchmarks/bench_mamba_scan.py               # CPU, ~5 min on 2 quiet cores
     PYTHONPATH=. python benchmarks/bench_mamba_scan.py --quick       # NeoX and ours only, ~2 min
     PYTHONPATH=. python benchmarks/bench_mamba_scan.py --device cuda # GPU, float32 and bf16
 

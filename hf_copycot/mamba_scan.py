@@ -77,11 +77,12 @@ class FastMambaMixer(MambaMixer):
             or cache_params.get_recurrent_state(self.layer_idx) is not None
             or cache_params.is_recording_past(self.layer_idx)
         )
-        if decoding or self._path(hidden_states.device) == "cuda":
+        path = "decoding" if decoding else self._path(hidden_states.device)
+        if path in ("decoding", "cuda"):
             return super().forward(
                 hidden_states, cache_params=cache_params, attention_mask=attention_mask, **kwargs
             )
-        return self._fast_forward(hidden_states, cache_params, attention_mask)
+        return self._fast_forward(hidden_states, cache_params, attention_mask, path)
 
     def _path(self, device: torch.device) -> str:
         path, why = path_for(self.copycot_scan, device)
@@ -90,8 +91,8 @@ class FastMambaMixer(MambaMixer):
         return path
 
     @force_accelerate_hooks(["conv1d", "x_proj", "dt_proj"])
-    def _fast_forward(self, hidden_states, cache_params, attention_mask):
-        if self._path(hidden_states.device) == "numba":
+    def _fast_forward(self, hidden_states, cache_params, attention_mask, path):
+        if path == "numba":
             from .ssm.numba_mixer import numba_mixer_inner as inner
         else:
             inner = chunked_mixer_inner
