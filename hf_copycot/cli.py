@@ -13,11 +13,19 @@ import sys
 # exit code.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "hf_copycot.demo:main",
-        "the main job on the embedded default (what `make demo` runs)",
+        "hf_copycot.reproduce.cli:demo",
+        "the main job on the CPU preset (what `make demo` runs): reproduce --preset cpu",
+    ),
+    "datasets": (
+        "hf_copycot.data_tour:main",
+        "build the small dataset and print a few rows of every config",
     ),
     "finetune": ("hf_copycot.finetune:main", "fine-tune a model (same flags as finetune.py)"),
     "evaluate": ("hf_copycot.evaluation:main", "score a model by greedy generation"),
+    "reproduce": (
+        "hf_copycot.reproduce.cli:main",
+        "reproduce the papers' COPY and CoT claims: runs, report.md, plots",
+    ),
     "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
 }
 

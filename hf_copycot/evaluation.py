@@ -23,7 +23,14 @@ from torch.utils.data import DataLoader
 from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase
 
 from hf_copycot.collation import targets_of
-from hf_copycot.data import DataError, check_task, generate_rows, length_range, load_rows
+from hf_copycot.data import (
+    DataError,
+    check_task,
+    generate_rows,
+    length_range,
+    load_rows,
+    parse_task_params,
+)
 from hf_copycot.distributed import make_accelerator
 from hf_copycot.publishing import write_json
 
@@ -187,10 +194,12 @@ def eval_rows(
     task_size: str = "small",
     task_params: dict | None = None,
     train_lengths: tuple[int, int] | None = None,
+    lengths: tuple[int, int] | None = None,
 ) -> dict[str, list]:
     """Rows of `split` (columnar): from the dataset, or generated from `seed` with the task's
     length range for that split. `train_lengths` (lengths trained on, when not the table's)
-    replaces the range of the in-distribution splits; `test_long` keeps the table's."""
+    replaces the range of the in-distribution splits; `test_long` keeps the table's. `lengths`
+    replaces the range of every split (a length sweep)."""
     if dataset_name:
         data = load_rows(
             dataset_name, task, split, revision=revision, max_rows=max_examples, seed=seed
@@ -199,6 +208,8 @@ def eval_rows(
     low, high = length_range(task, split, task_size)
     if train_lengths is not None and split != "test_long":
         low, high = train_lengths
+    if lengths is not None:
+        low, high = lengths
     return generate_rows(
         task,
         max_examples or 200,
@@ -240,6 +251,15 @@ class EvaluateArguments:
     batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
     seed: int = field(default=0)
     task_size: str = field(default="small", metadata={"help": "Length table for generated rows."})
+    min_length: int | None = field(
+        default=None, metadata={"help": "Generated rows: shortest length (every split)."}
+    )
+    max_length: int | None = field(
+        default=None, metadata={"help": "Generated rows: longest length (every split)."}
+    )
+    task_params: str | None = field(
+        default=None, metadata={"help": 'Generated rows: task parameters as JSON, e.g. {"m": 2}.'}
+    )
     dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16, auto."})
     mamba_scan: str = field(default="auto")
     revision: str | None = field(default=None, metadata={"help": "Model revision."})
@@ -260,6 +280,13 @@ def run_evaluate(args: EvaluateArguments, accelerator: Accelerator | None = None
     check_model_name(args.model)
     task = check_task(args.config, flag="--config")
     splits = [split.strip() for split in args.split.split(",") if split.strip()]
+    lengths = None
+    if args.min_length is not None or args.max_length is not None:
+        if args.dataset:
+            raise DataError("--min_length/--max_length apply to generated rows; drop --dataset")
+        if args.min_length is None or args.max_length is None or args.min_length > args.max_length:
+            raise DataError("give both --min_length and --max_length, with min <= max")
+        lengths = (args.min_length, args.max_length)
     all_rows = {
         split: eval_rows(
             task=task,
@@ -269,6 +296,8 @@ def run_evaluate(args: EvaluateArguments, accelerator: Accelerator | None = None
             max_examples=args.max_examples,
             seed=args.seed,
             task_size=args.task_size,
+            task_params=parse_task_params(args.task_params),
+            lengths=lengths,
         )
         for split in splits
     }

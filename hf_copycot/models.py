@@ -19,6 +19,7 @@ grows per token).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,8 +268,10 @@ def load_model_and_tokenizer(
                 config.update_from_string(config_overrides)
             except ValueError as err:
                 raise ModelLoadError(f"bad --config_overrides {config_overrides!r}: {err}") from err
-            if config.model_type == "mamba":  # derived field, recomputed like MambaConfig does
+            if config.model_type == "mamba":  # derived fields, recomputed like MambaConfig does
                 config.intermediate_size = int(config.expand * config.hidden_size)
+                if "time_step_rank" not in config_overrides:
+                    config.time_step_rank = math.ceil(config.hidden_size / 16)
         model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
         config.copycot = {"preset": preset, **architecture_numbers(config, model.num_parameters())}
     else:

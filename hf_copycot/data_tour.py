@@ -1,8 +1,7 @@
-"""`copycot demo` (what `make demo` runs).
+"""`copycot datasets`: a tour of the data.
 
-Interim behaviour until the main job lands: build the `small` copy-cot dataset repo into a
-temporary folder, load every config back with `datasets.load_dataset(folder, config)` as a user
-would, and print a few rows of each.
+Build the `small` copy-cot dataset repo into a temporary folder, load every config back with
+`datasets.load_dataset(folder, config)` as a user would, and print a few rows of each.
 """
 
 from __future__ import annotations
@@ -51,19 +50,19 @@ def print_rows(folder: Path, rows: int, cache_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="copycot demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="copycot datasets", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2, help="rows to print per config (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", help="keep the built dataset here (default: a temp folder)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="copycot-demo-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="copycot-datasets-") as scratch:
         target = Path(args.output_dir) if args.output_dir else Path(scratch) / "copy-cot"
         try:
             folder = dataset_repo.build_repo(
                 target, seed=args.seed, size="small", log=lambda *_: None
             )
         except dataset_repo.BuildError as error:
-            print(f"copycot demo: error: {error}", file=sys.stderr)
+            print(f"copycot datasets: error: {error}", file=sys.stderr)
             return 2
         print(f"Built the small copy-cot dataset repo in {folder}")
         print_rows(folder, args.rows, Path(scratch) / "datasets-cache")

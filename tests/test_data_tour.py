@@ -1,8 +1,8 @@
 from hf_copycot import cli, tasks
 
 
-def test_demo_builds_and_shows_every_config(capsys):
-    assert cli.main(["demo", "--rows", "1"]) == 0
+def test_data_tour_builds_and_shows_every_config(capsys):
+    assert cli.main(["datasets", "--rows", "1"]) == 0
     out = capsys.readouterr().out
     assert "Built the small copy-cot dataset repo" in out
     for config in tasks.TASK_NAMES:
@@ -10,7 +10,7 @@ def test_demo_builds_and_shows_every_config(capsys):
     assert out.count("    answer:") == len(tasks.TASK_NAMES)
 
 
-def test_demo_keeps_the_build_when_asked(tmp_path, capsys):
-    assert cli.main(["demo", "--rows", "0", "--output-dir", str(tmp_path / "cc")]) == 0
+def test_data_tour_keeps_the_build_when_asked(tmp_path, capsys):
+    assert cli.main(["datasets", "--rows", "0", "--output-dir", str(tmp_path / "cc")]) == 0
     assert (tmp_path / "cc" / "README.md").exists()
     capsys.readouterr()

@@ -1,0 +1,165 @@
+"""Building blocks the studies share: job builders (the flags a user would type), statistics,
+verdicts and the report section a study returns."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.scales import Scale
+
+# Relative cost of a training step: a Mamba step costs about twice a GPT-NeoX step of the same
+# width on CPU (more layers, the scan); only the time-left estimate and the scheduling use it.
+ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
+
+Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
+
+
+@dataclass
+class Section:
+    """What a study puts in the report and in results.json."""
+
+    name: str
+    title: str
+    claim: str  # the paper's claim, in one or two sentences
+    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured"
+    paragraph: str  # what this run shows, with its numbers
+    table: str = ""  # markdown
+    figure: str | None = None  # PNG file name, next to report.md
+    numbers: dict = field(default_factory=dict)
+
+
+def architecture_of(preset: str) -> str:
+    return "mamba" if preset.startswith("mamba") else "transformer"
+
+
+def train_job(
+    scale: Scale,
+    *,
+    model: str,
+    task: str,
+    seed: int,
+    steps: int,
+    lengths: tuple[int, int],
+    use_cot: bool = True,
+    params: dict | None = None,
+    overrides: str | None = None,
+    eval_every: int | None = None,
+    label: str,
+) -> Job:
+    """A `finetune.py` run from a preset on rows generated on the fly, scored on `test`."""
+    flags = [
+        "--model_name_or_path", f"preset:{model}",
+        "--dataset_config", task,
+        "--seed", str(seed),
+        "--max_steps", str(steps),
+        "--per_device_train_batch_size", str(scale.batch_size),
+        "--learning_rate", str(scale.learning_rate),
+        "--warmup_steps", str(scale.warmup_steps),
+        "--min_length", str(lengths[0]),
+        "--max_length", str(lengths[1]),
+        "--eval_splits", "test",
+        "--max_eval_examples", str(scale.eval_examples),
+        "--logging_steps", "50",
+    ]  # fmt: skip
+    if not use_cot:
+        flags += ["--use_cot", "false"]
+    if params:
+        flags += ["--task_params", json.dumps(params, sort_keys=True)]
+    if overrides:
+        flags += ["--config_overrides", overrides]
+    if eval_every:
+        flags += ["--eval_steps", str(eval_every)]
+    mean_length = sum(lengths) / 2
+    cost = steps * scale.batch_size * mean_length * ARCH_COST[architecture_of(model)] / 2e5
+    info = {"model": model, "task": task, "seed": seed, "use_cot": use_cot, "lengths": lengths}
+    return Job("finetune", label, tuple(flags), cost=cost, info=info)
+
+
+def evaluate_job(
+    scale: Scale,
+    trained: Job | None,
+    *,
+    task: str,
+    lengths: tuple[int, int],
+    examples: int,
+    params: dict | None = None,
+    model: str | None = None,
+    seed: int = 0,
+    label: str,
+    info: dict | None = None,
+) -> Job:
+    """`copycot evaluate` on the model `trained` produced (or on `model`, a Hub id)."""
+    flags = [
+        "--config", task,
+        "--split", "test",
+        "--min_length", str(lengths[0]),
+        "--max_length", str(lengths[1]),
+        "--max_examples", str(examples),
+        "--seed", str(seed),
+    ]  # fmt: skip
+    if params:
+        flags += ["--task_params", json.dumps(params, sort_keys=True)]
+    if model is not None:
+        flags += ["--model", model]
+    if trained is not None and not trained.info.get("use_cot", True):
+        flags += ["--use_cot", "false"]
+    arch = architecture_of(trained.info["model"] if trained else (model or "").split("/")[-1])
+    cost = examples * sum(lengths) * ARCH_COST[arch] / 4e4
+    return Job(
+        "evaluate",
+        label,
+        tuple(flags),
+        needs=trained.key if trained else None,
+        cost=cost,
+        info={**(trained.info if trained else {}), **(info or {})},
+    )
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value); NaN-free for empty input."""
+    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def fmt(mean: float, std: float | None = None, percent: bool = True) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    scale, unit = (100, "%") if percent else (1, "")
+    text = f"{mean * scale:.1f}{unit}" if percent else f"{mean:.3g}"
+    if std:
+        text += f" ± {std * scale:.1f}" if percent else f" ± {std:.2g}"
+    return text
+
+
+def separated(higher: Sequence[float], lower: Sequence[float]) -> bool | None:
+    """Whether `higher` beats `lower` by more than the seed spread (mean gap > sum of stds);
+    None when either side has a single seed (no spread to compare with)."""
+    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
+    if len(higher) < 2 or len(lower) < 2:
+        return None
+    return (mh - ml) > (sh + sl)
+
+
+def verdict_of(supported: bool | None, single_seed_note: str = "") -> str:
+    if supported is None:
+        return "inconclusive"
+    return "supported" if supported else "not supported"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def by_length_scores(result: dict, score: str) -> dict[int, float]:
+    """length -> score from an eval_results payload's `test` split."""
+    groups = result["results"]["test"].get("by_length") or {}
+    return {int(length): float(values[score]) for length, values in groups.items()}

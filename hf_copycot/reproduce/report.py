@@ -1,0 +1,92 @@
+"""results.json and report.md: every number with its run's flags and seed, and one section per
+study (claim, verdict, what this run shows, table, plot)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from hf_copycot.publishing import write_json
+from hf_copycot.reproduce.plan import Section
+from hf_copycot.reproduce.scales import Scale
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write(
+    out_dir: Path,
+    *,
+    scale: Scale,
+    sections: list[Section],
+    runs: list[dict],
+    seconds: float,
+    command: str,
+) -> Path:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    info = machine()
+    write_json(
+        out_dir / "results.json",
+        {
+            "preset": scale.name,
+            "created": now,
+            "command": command,
+            "seconds": round(seconds, 1),
+            "machine": info,
+            "scale": dataclasses.asdict(scale),
+            "studies": {
+                s.name: {
+                    "title": s.title,
+                    "claim": s.claim,
+                    "verdict": s.verdict,
+                    "paragraph": s.paragraph,
+                    "numbers": s.numbers,
+                }
+                for s in sections
+            },
+            "runs": runs,
+        },
+    )
+    lines = [
+        f"# hf-copycot reproduction: `{scale.name}` preset",
+        "",
+        f"`{command}`, {now}, {seconds / 60:.1f} minutes on {info['platform']} "
+        f"({info['cpu_count']} cores, torch {info['torch']}"
+        + (f", {info['cuda']}" if info["cuda"] else "")
+        + f"). Models: {scale.mamba} vs {scale.transformer} (parameter-matched presets), "
+        f"{scale.seeds} seed(s); mean ± standard deviation over seeds. Every number, with the "
+        "flags of the run that produced it, is in `results.json`.",
+        "",
+        "A claim is *supported* when this run shows it above the seed spread, *not supported* "
+        "when it does not, *inconclusive* when there is no spread to compare with or the models "
+        "did not learn enough to test it. The verdicts describe this run at this scale, not the "
+        "papers.",
+        "",
+        "| study | claim | verdict |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| [{s.title}](#{s.name}) | {s.claim} | **{s.verdict}** |" for s in sections]
+    for s in sections:
+        lines += ["", f'<a id="{s.name}"></a>', f"## {s.title}", "", f"**Claim.** {s.claim}", ""]
+        lines += [f"**This run ({s.verdict}).** {s.paragraph}", ""]
+        if s.table:
+            lines += [s.table, ""]
+        if s.figure:
+            lines += [f"![{s.title}]({s.figure})", ""]
+    path = out_dir / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path

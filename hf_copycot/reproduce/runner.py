@@ -1,0 +1,225 @@
+"""Run a study plan: jobs cached by a hash of what they run, scheduled over worker processes.
+
+A job is what a user could type: `finetune.py` flags, `copycot evaluate` flags on a model another
+job trained, or an inference-cost measurement. Its key hashes the job's kind, flags, the model it
+reads and the generator version, so changing any of them re-runs it and nothing else. A finished job
+leaves `runs/<key>/result.json` (written last, atomically); everything else in the folder is
+the job's own output (model, log).
+
+Small models train fastest one per core: each worker process runs one job at a time with
+`threads` torch threads, and jobs go out longest first (dependencies permitting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from hf_copycot import __version__
+from hf_copycot.publishing import write_json
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cached unit of work. `needs` is the key of the finetune job whose model it reads."""
+
+    kind: str  # "finetune" | "evaluate" | "inference_cost"
+    label: str  # readable: "copy mamba-tiny seed 0"
+    flags: tuple[str, ...] = ()
+    needs: str | None = None
+    cost: float = 1.0  # relative estimate, for scheduling and the time-left estimate
+    info: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        from hf_copycot.tasks import GENERATOR_VERSION
+
+        blob = json.dumps([self.kind, list(self.flags), self.needs, GENERATOR_VERSION, __version__])
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class JobFailed(RuntimeError):
+    pass
+
+
+def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
+    """Drop repeated jobs (studies share runs), keeping the first label."""
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        seen.setdefault(job.key, job)
+    return list(seen.values())
+
+
+def load_result(runs_dir: Path, job: Job) -> dict | None:
+    path = runs_dir / job.key / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def default_workers() -> int:
+    """One worker per core, at most 4 (tiny models gain little from more threads per job)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def run_jobs(
+    jobs: list[Job],
+    runs_dir: Path,
+    *,
+    workers: int,
+    threads: int,
+    execute: Callable[[Job, Path, Path | None], dict],
+    describe: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """Run every job not yet cached; returns key -> result for all of them.
+
+    `execute(job, job_dir, model_dir)` runs in a worker process and returns the job's result.
+    A failing job stops the plan with its log's last lines; finished jobs stay cached.
+    """
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    by_key = {job.key: job for job in jobs}
+    results = {key: r for key in by_key if (r := load_result(runs_dir, by_key[key])) is not None}
+    pending = [job for job in jobs if job.key not in results]
+    finished = set(results) | {  # dependencies that finished earlier, outside this plan
+        job.needs for job in pending if job.needs and (runs_dir / job.needs / RESULT_FILE).exists()
+    }
+    for job in pending:
+        if job.needs is not None and job.needs not in by_key and job.needs not in finished:
+            raise ValueError(f"job {job.label!r} needs {job.needs}, which is not in the plan")
+    describe(
+        f"{len(jobs)} runs: {len(results)} cached, {len(pending)} to run "
+        f"on {workers} worker(s) x {threads} thread(s)"
+    )
+    if not pending:
+        return results
+
+    # The bar advances by each job's share of the estimated cost; tqdm turns it into time left.
+    total_cost = sum(job.cost for job in pending)
+    bar = tqdm(
+        total=100.0,
+        desc="reproduce",
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining} left] {postfix}",
+    )
+    context = get_context("spawn")
+    in_flight: dict[Future, Job] = {}
+    waiting = sorted(pending, key=lambda job: -job.cost)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
+        while waiting or in_flight:
+            ready = [
+                job
+                for job in waiting
+                if job.needs is None or job.needs in results or job.needs in finished
+            ]
+            for job in ready[: max(0, workers - len(in_flight))]:
+                waiting.remove(job)
+                model_dir = runs_dir / job.needs / "model" if job.needs else None
+                future = pool.submit(_run_one, execute, job, runs_dir / job.key, model_dir)
+                in_flight[future] = job
+            if not in_flight:
+                raise RuntimeError("no job can start: a dependency is missing from the plan")
+            bar.set_postfix_str(", ".join(job.label for job in in_flight.values()), refresh=True)
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = in_flight.pop(future)
+                try:
+                    results[job.key] = future.result()
+                except JobFailed:
+                    bar.close()
+                    pool.shutdown(cancel_futures=True)
+                    raise
+                finished.add(job.key)
+                bar.update(100.0 * job.cost / total_cost)
+    bar.close()
+    return results
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _run_one(
+    execute: Callable[[Job, Path, Path | None], dict],
+    job: Job,
+    job_dir: Path,
+    model_dir: Path | None,
+) -> dict:
+    """Run `job` into a fresh `job_dir`, its output in `job_dir/log.txt`; write result.json last."""
+    shutil.rmtree(job_dir, ignore_errors=True)
+    job_dir.mkdir(parents=True)
+    log_path = job_dir / "log.txt"
+    started = time.perf_counter()
+    with _output_to(log_path):
+        _reset_accelerate()
+        try:
+            result = execute(job, job_dir, model_dir)
+        except Exception:
+            traceback.print_exc()
+            result = None
+    if result is None:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+        raise JobFailed(f"run {job.label!r} failed (log: {log_path}):\n{tail}")
+    payload = {
+        "key": job.key,
+        "kind": job.kind,
+        "label": job.label,
+        "flags": list(job.flags),
+        "needs": job.needs,
+        "info": job.info,
+        "seconds": round(time.perf_counter() - started, 2),
+        "result": result,
+    }
+    write_json(job_dir / RESULT_FILE, payload)
+    return payload
+
+
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to `path`.
+
+    At the descriptor level, so loggers and progress bars that captured `sys.stderr` when they
+    were made (transformers', the first job's) write into the current job's log too.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _reset_accelerate() -> None:
+    """Worker processes run many jobs; Accelerate keeps process-wide state between them."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+    sys.stdout.flush()

@@ -1,0 +1,22 @@
+"""One file per study, in report order. Each has TITLE, CLAIM, `jobs(scale)` and
+`analyse(scale, lookup, out_dir) -> Section`."""
+
+from hf_copycot.reproduce.studies import (
+    copy_length,
+    dp_cot,
+    examples_to_learn,
+    inference_cost,
+    local_dp_window,
+    phonebook,
+    state_size,
+)
+
+STUDIES = (
+    copy_length,
+    examples_to_learn,
+    state_size,
+    dp_cot,
+    local_dp_window,
+    phonebook,
+    inference_cost,
+)

@@ -1,0 +1,147 @@
+"""`copycot reproduce`: plan building, caching, analysis helpers, and the smoke preset end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hf_copycot.reproduce import cli as reproduce_cli
+from hf_copycot.reproduce.plan import mean_std, separated
+from hf_copycot.reproduce.runner import Job, JobFailed, run_jobs, unique_jobs
+from hf_copycot.reproduce.scales import SCALES
+from hf_copycot.reproduce.studies import STUDIES, copy_length, examples_to_learn, state_size
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_job_key_follows_what_runs_not_its_label():
+    a = Job("finetune", "one", ("--seed", "0"))
+    assert a.key == Job("finetune", "other label", ("--seed", "0")).key
+    assert a.key != Job("finetune", "one", ("--seed", "1")).key
+    assert a.key != Job("evaluate", "one", ("--seed", "0")).key
+    assert a.key != Job("finetune", "one", ("--seed", "0"), needs="abc").key
+
+
+@pytest.mark.parametrize("preset", sorted(SCALES))
+def test_every_preset_plans_unique_runs_with_their_dependencies(preset):
+    scale = SCALES[preset]
+    jobs = [job for study in STUDIES for job in study.jobs(scale)]
+    unique = unique_jobs(jobs)
+    assert len(unique) < len(jobs)  # studies share runs (copy pair, local_dp models)
+    keys = {job.key for job in unique}
+    assert all(job.needs is None or job.needs in keys for job in unique)
+    for job in unique:
+        if job.kind == "finetune":
+            assert "--seed" in job.flags and "--max_steps" in job.flags
+
+
+def test_studies_share_the_copy_runs():
+    scale = SCALES["cpu"]
+    shared = copy_length.trained(scale, scale.mamba, 0)
+    assert shared in examples_to_learn.jobs(scale)
+    assert shared in state_size.jobs(scale)  # the preset's own (d_model, d_state)
+
+
+def test_longest_copied_and_examples_to_learn():
+    assert state_size.longest_copied({5: 1.0, 6: 0.95, 7: 0.5, 8: 1.0}) == 6
+    assert state_size.longest_copied({5: 0.2, 6: 1.0}) == 0
+    curve = {320: 0.1, 640: 0.92, 960: 0.85}
+    assert examples_to_learn.examples_to_learn(curve) == 640
+    assert examples_to_learn.examples_to_learn({320: 0.5}) is None
+
+
+def test_spread_helpers():
+    assert mean_std([0.5]) == (0.5, 0.0)
+    assert separated([0.9, 0.95], [0.1, 0.2]) is True
+    assert separated([0.5, 0.9], [0.4, 0.6]) is False
+    assert separated([0.9], [0.1]) is None  # one seed: no spread to compare against
+
+
+def _fails(job, job_dir, model_dir):
+    print("something went wrong here")
+    raise RuntimeError("boom")
+
+
+def _writes(job, job_dir, model_dir):
+    return {"value": int(job.flags[0])}
+
+
+def test_failed_run_stops_with_its_log_and_leaves_no_result(tmp_path):
+    job = Job("finetune", "broken run", ("1",))
+    with pytest.raises(JobFailed, match="broken run") as failure:
+        run_jobs([job], tmp_path, workers=1, threads=1, execute=_fails, describe=lambda _: None)
+    assert "something went wrong here" in str(failure.value)
+    assert not (tmp_path / job.key / "result.json").exists()
+
+
+def test_finished_runs_are_cached(tmp_path):
+    jobs = [Job("finetune", f"run {i}", (str(i),)) for i in range(3)]
+    first = run_jobs(jobs, tmp_path, workers=2, threads=1, execute=_writes, describe=print)
+    assert {k: v["result"]["value"] for k, v in first.items()} == {
+        j.key: i for i, j in enumerate(jobs)
+    }
+    said = []
+    again = run_jobs(jobs, tmp_path, workers=2, threads=1, execute=_fails, describe=said.append)
+    assert again == first and "3 cached, 0 to run" in said[0]
+
+
+def test_bad_arguments_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit):
+        reproduce_cli.main(["--preset", "huge"])
+    with pytest.raises(SystemExit):
+        reproduce_cli.main(["--only", "copy_length,nope"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'huge'" in err and "unknown study ['nope']" in err
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end(tmp_path):
+    """The whole pipeline at toy scale: runs, report with every study and plot, cache, models."""
+    env = {**os.environ, "COPYCOT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--preset", "smoke"]
+    command += ["--output-dir", str(tmp_path / "out")]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "out"
+    report = (out / "report.md").read_text()
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["studies"]) == {study.NAME for study in STUDIES}
+    for study in STUDIES:
+        section = results["studies"][study.NAME]
+        assert f"## {section['title']}" in report
+        assert section["verdict"] in {
+            "supported", "not supported", "inconclusive", "not run", "measured"
+        }  # fmt: skip
+        if section["verdict"] != "not run":
+            png = out / f"{study.NAME}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"]({study.NAME}.png)" in report
+    for run in results["runs"]:
+        assert run["result"] and run["seconds"] >= 0
+        if run["kind"] == "finetune":
+            assert "--seed" in run["flags"]
+    finetunes = [r for r in results["runs"] if r["kind"] == "finetune"]
+    assert {r["info"]["seed"] for r in finetunes} == {0, 1}
+    # The copy-trained pair is where the Space looks for models, and loads.
+    models = tmp_path / "home" / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["mamba-tiny-copy", "pythia-tiny-copy"]
+    from transformers import AutoModelForCausalLM
+
+    assert (
+        AutoModelForCausalLM.from_pretrained(models / "mamba-tiny-copy").config.model_type
+        == "mamba"
+    )
+    # A second run finds everything cached and rewrites the same numbers.
+    second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "0 to run" in second.stdout
+    again = json.loads((out / "results.json").read_text())
+    assert (
+        again["studies"][copy_length.NAME]["numbers"]
+        == results["studies"][copy_length.NAME]["numbers"]
+    )
