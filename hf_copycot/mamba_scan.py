@@ -1,0 +1,217 @@
+"""Fast selective scan for transformers' Mamba models, without mamba-ssm's CUDA kernels.
+
+`enable_fast_mamba(model)` swaps the class of every `MambaMixer` in a model to `FastMambaMixer`, a
+subclass with no new parameters or buffers, whose training and prompt forward runs on
+
+- "cuda": mamba-ssm's kernels (transformers' own forward uses them when they import),
+- "numba": our CPU kernels (hf_copycot.ssm.numba_kernels): conv, dt, scan and gate fused,
+- "chunked": a pure-PyTorch chunked scan, for other devices (GPUs without mamba-ssm, MPS),
+- "reference": transformers' own forward, unpatched.
+
+The model stays a plain MambaForCausalLM: state dict, config and `save_pretrained` output are
+unchanged. Single-token decoding with a cache always runs transformers' own recurrent step, so
+`generate` uses the same code as before for every new token.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+
+import torch
+from transformers.integrations.accelerate import force_accelerate_hooks
+from transformers.models.mamba.modeling_mamba import MambaMixer, apply_mask_to_padding_states
+
+from .ssm.chunked import chunked_mixer_inner
+
+logger = logging.getLogger(__name__)
+
+SCAN_CHOICES = ("auto", "cuda", "numba", "chunked", "reference")
+_logged: set[str] = set()
+
+
+def _log_once(level: int, message: str) -> None:
+    if message not in _logged:
+        _logged.add(message)
+        logger.log(level, message)
+
+
+@functools.cache
+def cuda_kernels_available() -> bool:
+    """Whether mamba-ssm's and causal-conv1d's kernels import (they build only with CUDA)."""
+    if importlib.util.find_spec("mamba_ssm") is None:
+        return False
+    try:
+        import causal_conv1d  # noqa: F401
+        from mamba_ssm.ops.selective_scan_interface import mamba_inner_fn  # noqa: F401
+    except Exception:  # a broken build raises anything from ImportError to OSError
+        return False
+    return True
+
+
+@functools.cache
+def numba_available() -> bool:
+    """Whether our CPU kernels import (numba is a dependency, but may lack a platform build)."""
+    try:
+        from .ssm import numba_mixer  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+class FastMambaMixer(MambaMixer):
+    """MambaMixer whose full-sequence forward runs on the path `self.copycot_scan` asks for.
+
+    copycot_scan is "auto", "cuda", "numba" or "chunked"; the path is resolved per call from the
+    input's device (`path_for`), so a model patched on CPU and then moved to a GPU (what the model
+    factory does) uses the GPU's path. Decoding steps with a cache go to transformers'
+    MambaMixer.forward unchanged, as does the "cuda" path (transformers' forward calls mamba-ssm).
+    """
+
+    copycot_scan: str = "auto"
+
+    def forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
+        decoding = cache_params is not None and (
+            cache_params.get_conv_state(self.layer_idx) is not None
+            or cache_params.get_recurrent_state(self.layer_idx) is not None
+            or cache_params.is_recording_past(self.layer_idx)
+        )
+        path = "decoding" if decoding else self._path(hidden_states.device)
+        if path in ("decoding", "cuda"):
+            return super().forward(
+                hidden_states, cache_params=cache_params, attention_mask=attention_mask, **kwargs
+            )
+        return self._fast_forward(hidden_states, cache_params, attention_mask, path)
+
+    def _path(self, device: torch.device) -> str:
+        path, why = path_for(self.copycot_scan, device)
+        level = logging.WARNING if why.startswith("cannot") else logging.INFO
+        _log_once(level, _choice_message(path, device, why))
+        return path
+
+    @force_accelerate_hooks(["conv1d", "x_proj", "dt_proj"])
+    def _fast_forward(self, hidden_states, cache_params, attention_mask, path):
+        if path == "numba":
+            from .ssm.numba_mixer import numba_mixer_inner as inner
+        else:
+            inner = chunked_mixer_inner
+        dtype = hidden_states.dtype
+        xz = self.in_proj(apply_mask_to_padding_states(hidden_states, attention_mask))
+        if cache_params is not None:  # prefill: the conv cache keeps the last inputs of the conv
+            cache_params.update_conv_state(
+                xz[..., : self.intermediate_size].transpose(1, 2),
+                self.layer_idx,
+                conv_kernel_size=self.conv_kernel_size,
+            )
+        y, last_state = inner(
+            xz,
+            self.conv1d.weight,
+            self.conv1d.bias if self.use_conv_bias else None,
+            self.x_proj.weight,
+            self.dt_proj.weight,
+            self.dt_proj.bias,
+            self.A_log,
+            self.D,
+            attention_mask,
+            return_last_state=cache_params is not None,
+        )
+        if cache_params is not None:
+            cache_params.update_recurrent_state(last_state, self.layer_idx)
+        return self.out_proj(y.to(dtype))
+
+
+def _choice_message(path: str, device: torch.device, why: str) -> str:
+    return f"Mamba scan: {path} on {device.type} ({why})"
+
+
+def _model_device(mixers: list[MambaMixer]) -> torch.device:
+    return mixers[0].A_log.device
+
+
+def path_for(scan: str, device: torch.device) -> tuple[str, str]:
+    """(path, why) that `scan` ("auto" | "cuda" | "numba" | "chunked") takes on `device`.
+
+    Raises ValueError for "cuda" off a CUDA device: mamba-ssm's kernels take CUDA tensors only.
+    """
+    if scan == "auto":
+        if device.type == "cuda" and cuda_kernels_available():
+            return "cuda", "auto: mamba-ssm kernels import and the model is on CUDA"
+        if device.type == "cpu" and numba_available():
+            return "numba", "auto: our CPU kernels"
+        return "chunked", f"auto: pure-PyTorch chunked scan on {device.type}"
+    if scan == "cuda" and device.type != "cuda":
+        raise ValueError(
+            f"mamba scan 'cuda' runs mamba-ssm's kernels on CUDA tensors but the model is on "
+            f"{device}; move it to a GPU or use --mamba_scan auto"
+        )
+    if scan == "numba" and device.type != "cpu":
+        return "chunked", f"cannot run numba on {device.type}; using chunked"
+    return scan, "forced"
+
+
+def resolve_scan(scan: str, device: torch.device) -> tuple[str, str]:
+    """(path, why) for a requested `scan` on `device`; raises ValueError if it cannot run.
+
+    A forced "cuda" needs mamba-ssm importable but may be set on a CPU model that moves to a GPU
+    before its first forward (the path is resolved again at every call).
+    """
+    if scan not in SCAN_CHOICES:
+        raise ValueError(f"mamba scan {scan!r} is not one of {', '.join(SCAN_CHOICES)}")
+    if scan == "reference":
+        return "reference", "forced: transformers' own forward"
+    if scan == "cuda" and not cuda_kernels_available():
+        raise ValueError(
+            "mamba scan 'cuda' needs mamba-ssm and causal-conv1d importable (pip install "
+            "hf-copycot[gpu] on a CUDA machine); use --mamba_scan auto to pick what works"
+        )
+    if scan == "numba" and device.type != "cpu":
+        raise ValueError(
+            f"mamba scan 'numba' runs on CPU tensors but the model is on {device}; "
+            "use 'chunked' or 'auto'"
+        )
+    if scan == "numba" and not numba_available():
+        raise ValueError("mamba scan 'numba' needs numba importable (pip install numba)")
+    if scan == "cuda" and device.type != "cuda":
+        return "cuda", "forced; runs once the model is on a CUDA device"
+    return path_for(scan, device)
+
+
+def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
+    """Route every Mamba mixer of `model` through `scan`; returns the path in use.
+
+    "auto" picks mamba-ssm's kernels when they import and the model is on CUDA, our CPU kernels on
+    CPU, the chunked PyTorch scan elsewhere, resolved again at each forward from the input's device
+    (so the model may move after this call). Idempotent. "reference" restores transformers' own
+    forward. The choice is logged once (and again if a move changes it).
+    """
+    mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
+    if not mixers:
+        raise ValueError(
+            f"{type(model).__name__} has no transformers MambaMixer; enable_fast_mamba patches "
+            "MambaForCausalLM / MambaModel"
+        )
+    foreign = {type(m).__name__ for m in mixers if type(m) not in (MambaMixer, FastMambaMixer)}
+    if foreign:
+        raise ValueError(f"cannot patch mixer subclasses {sorted(foreign)}; only MambaMixer")
+    choice, why = resolve_scan(scan, _model_device(mixers))
+    for mixer in mixers:
+        if scan == "reference":
+            mixer.__class__ = MambaMixer
+            mixer.__dict__.pop("copycot_scan", None)
+        else:
+            mixer.__class__ = FastMambaMixer
+            mixer.copycot_scan = scan
+    _log_once(logging.INFO, _choice_message(choice, _model_device(mixers), why))
+    return choice
+
+
+def active_scan(model: torch.nn.Module) -> str:
+    """The path the model's mixers use now: "numba" | "chunked" | "cuda" | "reference"."""
+    mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
+    if not mixers:
+        raise ValueError(f"{type(model).__name__} has no transformers MambaMixer")
+    first = mixers[0]
+    if isinstance(first, FastMambaMixer):
+        return path_for(first.copycot_scan, first.A_log.device)[0]
+    return "cuda" if first.A_log.device.type == "cuda" and cuda_kernels_available() else "reference"
