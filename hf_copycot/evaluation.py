@@ -274,7 +274,7 @@ class EvaluateArguments:
 
 def run_evaluate(args: EvaluateArguments, accelerator: Accelerator | None = None) -> dict:
     """Evaluate `args.model` on each split; returns the eval_results payload."""
-    from hf_copycot.models import check_model_name, load_model_and_tokenizer
+    from hf_copycot.models import check_model_name, load_model_and_tokenizer, scan_path
 
     accelerator = accelerator or make_accelerator()
     check_model_name(args.model)
@@ -321,7 +321,7 @@ def run_evaluate(args: EvaluateArguments, accelerator: Accelerator | None = None
         task=task,
         use_cot=args.use_cot,
         results=results,
-        mamba_scan=getattr(model, "mamba_scan_path", None),
+        mamba_scan=scan_path(model),
         seconds=time.perf_counter() - started,
     )
     if accelerator.is_main_process:

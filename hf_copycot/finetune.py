@@ -62,6 +62,7 @@ from hf_copycot.models import (
     ModelLoadError,
     check_model_name,
     load_model_and_tokenizer,
+    scan_path,
 )
 from hf_copycot.tokenizer import uncovered_characters
 
@@ -341,15 +342,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         revision=model_args.model_revision,
         config_overrides=model_args.config_overrides,
     )
-    scan_path = getattr(model, "mamba_scan_path", None)
     architecture = model.config.copycot
-    logger.info(
-        "model %s: %s, %s parameters, Mamba scan path: %s",
-        model_args.model_name_or_path,
-        architecture["architecture"],
-        f"{architecture['num_parameters']:,}",
-        scan_path or "n/a (not a Mamba)",
-    )
 
     def featurize(rows: dict[str, list]) -> list[dict]:
         encoded = tokenize_completions(
@@ -398,6 +391,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+    scan = scan_path(accelerator.unwrap_model(model))  # where the model now runs
+    logger.info(
+        "model %s: %s, %s parameters, Mamba scan path: %s",
+        model_args.model_name_or_path,
+        architecture["architecture"],
+        f"{architecture['num_parameters']:,}",
+        scan or "n/a (not a Mamba)",
+    )
     # Micro-batches left over at the end of an epoch (fewer than gradient_accumulation_steps)
     # are dropped.
     updates_per_epoch = len(train_dataloader) // args.gradient_accumulation_steps
@@ -440,7 +441,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         "lr_scheduler_type": args.lr_scheduler_type,
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
-        "mamba_scan": scan_path,
+        "mamba_scan": scan,
     }
     accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
 
@@ -500,7 +501,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             use_cot=data_args.use_cot,
             results=results,
             step=step,
-            mamba_scan=scan_path,
+            mamba_scan=scan,
             seconds=time.perf_counter() - started,
         )
         scalars = evaluation.flat_scores(results)

@@ -35,6 +35,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from hf_copycot.mamba_scan import active_scan, enable_fast_mamba
 from hf_copycot.tokenizer import build_char_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -179,29 +180,21 @@ def count_parameters(config: PretrainedConfig) -> int:
     return model.num_parameters()
 
 
-def apply_mamba_scan(model: PreTrainedModel, scan: str = "auto") -> str | None:
-    """Switch a Mamba model to the fastest working selective scan; return the path in use.
+def apply_mamba_scan(model: PreTrainedModel, scan: str = "auto") -> None:
+    """Route a Mamba model's mixers through `scan` (`hf_copycot.mamba_scan`); no-op otherwise.
 
-    Returns None for models without Mamba mixers. Uses `hf_copycot.mamba_scan` when it is present
-    (mamba-ssm CUDA kernels when importable, else a fast CPU/GPU scan); without it transformers'
-    own path runs (its kernels from mamba-ssm when installed, else a sequential loop).
+    "auto" is resolved at every forward from the device, so the model may move afterwards; ask
+    `scan_path(model)` for the path in use once it sits where it will run.
     """
+    if getattr(model.config, "model_type", None) == "mamba":
+        enable_fast_mamba(model, scan)
+
+
+def scan_path(model: PreTrainedModel) -> str | None:
+    """The selective-scan path a Mamba model uses where it is now; None for other models."""
     if getattr(model.config, "model_type", None) != "mamba":
         return None
-    try:
-        from hf_copycot.mamba_scan import enable_fast_mamba
-    except ImportError:
-        if scan not in ("auto", "transformers"):
-            raise ModelLoadError(
-                f"--mamba_scan {scan} needs hf_copycot.mamba_scan, which this install lacks; "
-                "use --mamba_scan auto"
-            ) from None
-        path = "transformers"
-    else:
-        path = enable_fast_mamba(model, scan)
-    logger.info("Mamba selective scan path: %s (requested %s)", path, scan)
-    model.mamba_scan_path = path
-    return path
+    return active_scan(model)
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
@@ -287,6 +280,8 @@ def load_model_and_tokenizer(
     apply_mamba_scan(model, mamba_scan)
     if device is not None:
         model.to(device)
+    if (path := scan_path(model)) is not None:
+        logger.info("Mamba selective scan path: %s (requested %s)", path, mamba_scan)
     return model, tokenizer
 
 

@@ -50,7 +50,7 @@ def measure(job: Job, model_dir: Path) -> dict:
     import torch
 
     from hf_copycot.inference_cost import measure_generation
-    from hf_copycot.models import load_model_and_tokenizer
+    from hf_copycot.models import load_model_and_tokenizer, scan_path
 
     options = dict(flag.split("=", 1) for flag in job.flags)
     contexts = [int(c) for c in options["contexts"].split(",")]
@@ -73,7 +73,7 @@ def measure(job: Job, model_dir: Path) -> dict:
             "cache_bytes": cost.memory.total_bytes,
             "threads": torch.get_num_threads(),
         }
-    return {"contexts": out, "mamba_scan": getattr(model, "mamba_scan_path", None)}
+    return {"contexts": out, "mamba_scan": scan_path(model)}
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
