@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
-from hf_copycot.reproduce.plan import mean_std, separated
+from hf_copycot.reproduce.plan import compare, mean_std, separated
 from hf_copycot.reproduce.runner import Job, JobFailed, run_jobs, unique_jobs
-from hf_copycot.reproduce.scales import SCALES
-from hf_copycot.reproduce.studies import STUDIES, copy_length, examples_to_learn, state_size
+from hf_copycot.reproduce.scales import SCALES, DPTask
+from hf_copycot.reproduce.studies import (
+    STUDIES,
+    copy_length,
+    examples_to_learn,
+    local_dp_window,
+    state_size,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,6 +66,25 @@ def test_spread_helpers():
     assert separated([0.9, 0.95], [0.1, 0.2]) is True
     assert separated([0.5, 0.9], [0.4, 0.6]) is False
     assert separated([0.9], [0.1]) is None  # one seed: no spread to compare against
+    # The report's words follow the numbers, whichever side leads.
+    assert compare([0.9, 0.95], [0.1, 0.2], ("A", "B")).startswith("A ahead of B by 77.5 points")
+    assert "(beyond the seed spread" in compare([0.9, 0.95], [0.1, 0.2], ("A", "B"))
+    assert compare([0.4, 0.6], [0.5, 0.9], ("A", "B")).startswith("B ahead of A by 20.0")
+    assert "(within the seed spread" in compare([0.4, 0.6], [0.5, 0.9], ("A", "B"))
+    assert compare([0.9], [0.1], ("A", "B")).endswith("(one seed: no spread)")
+
+
+def test_local_dp_window_covering_every_n_means_m_equals_n():
+    """The 'no locality' point asks for m = n on every row, as training wrote it, not an m the
+    models never saw in a prompt."""
+    from hf_copycot.tasks import generate
+
+    dp = DPTask("local_dp", 3, 8, {"min_value": 0, "max_value": 4})
+    lengths = {"min_length": 3, "max_length": 8}
+    rows = generate("local_dp", 50, seed=0, **lengths, **local_dp_window.window_params(dp, 8))
+    assert rows["m"] == rows["length"] and len(set(rows["length"])) > 1
+    rows = generate("local_dp", 50, seed=0, **lengths, **local_dp_window.window_params(dp, 2))
+    assert set(rows["m"]) == {2}
 
 
 def _fails(job, job_dir, model_dir):

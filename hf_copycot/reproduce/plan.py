@@ -147,6 +147,22 @@ def separated(higher: Sequence[float], lower: Sequence[float]) -> bool | None:
     return (mh - ml) > (sh + sl)
 
 
+def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, str]) -> str:
+    """One readable phrase for `separated(higher, lower)`: who leads, by how much, and whether the
+    lead clears the seed spread (in either direction)."""
+    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
+    leader, trailer = names if mh >= ml else names[::-1]
+    phrase = f"{leader} ahead of {trailer} by {abs(mh - ml) * 100:.1f} points"
+    if len(higher) < 2 or len(lower) < 2:
+        return phrase + " (one seed: no spread)"
+    clears = abs(mh - ml) > sh + sl
+    return (
+        phrase
+        + (" (beyond" if clears else " (within")
+        + f" the seed spread of {(sh + sl) * 100:.1f})"
+    )
+
+
 def verdict_of(supported: bool | None, single_seed_note: str = "") -> str:
     if supported is None:
         return "inconclusive"

@@ -15,6 +15,7 @@ from hf_copycot.reproduce.plan import (
     Lookup,
     Section,
     by_length_scores,
+    compare,
     evaluate_job,
     fmt,
     markdown_table,
@@ -27,6 +28,7 @@ from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
 
 NAME = "copy_length"
+LEARNED = 0.9  # in-range exact match from which a run counts as having learned to copy
 TITLE = "COPY: accuracy vs string length"
 CLAIM = (
     "A Transformer learns to copy and generalises to strings longer than it trained on; a "
@@ -142,10 +144,38 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             "short to long strings both exceed the seed spread."
         )
     else:
+        learned = {
+            model: [
+                (inside, beyond)
+                for inside, beyond in zip(
+                    numbers[model]["in_range_exact_match"],
+                    numbers[model]["beyond_range_exact_match"],
+                    strict=True,
+                )
+                if inside >= LEARNED
+            ]
+            for model in models
+        }
+        per_model = "; ".join(
+            f"{model}: {len(learned[model])} of {scale.seeds}"
+            + (
+                " (beyond the range: "
+                + ", ".join(f"{beyond:.0%}" for _, beyond in learned[model])
+                + ")"
+                if learned[model]
+                else ""
+            )
+            for model in models
+        )
         paragraph += (
-            "At this scale the gap does not clear the seed spread "
-            f"(Transformer ahead beyond the range: {generalises}; Mamba falls with length: "
-            f"{falls}); the papers trained larger models on longer strings (the gpu preset)."
+            f"The gap does not clear the seed spread: "
+            f"{compare(transformer_beyond, mamba_beyond, models)} beyond the range, and "
+            f"{scale.mamba} from in range to beyond: "
+            f"{compare(mamba_inside, mamba_beyond, ('in range', 'beyond'))}. Runs that learned "
+            f"the training range (>= {LEARNED:.0%} in range): {per_model}. At this scale "
+            f"{scale.copy_steps} updates do not teach every seed to copy {low}-{high} characters, "
+            "and a run that did not learn the range says nothing about generalising beyond it; "
+            "the gpu preset trains wider models for longer, as the papers did."
         )
     return Section(
         name=NAME,

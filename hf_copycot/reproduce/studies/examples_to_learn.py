@@ -13,7 +13,7 @@ from pathlib import Path
 from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import Lookup, Section, markdown_table, mean_std
 from hf_copycot.reproduce.runner import Job
-from hf_copycot.reproduce.scales import Scale
+from hf_copycot.reproduce.scales import SCALES, Scale
 from hf_copycot.reproduce.studies.copy_length import trained
 
 NAME = "examples_to_learn"
@@ -96,9 +96,20 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"Examples until in-range exact match first reaches {THRESHOLD:.0%} (budget "
         f"{budget:,} examples; 'never' counts as the budget, a lower bound). From N_max = {low_n} "
         f"to {high_n} the need grows {growth(scale.transformer):.1f}x for {scale.transformer} and "
-        f"{growth(scale.mamba):.1f}x for {scale.mamba}; at N_max = {high_n} every {scale.mamba} "
-        f"seed needs more than every {scale.transformer} seed: {mamba_more}."
+        f"{growth(scale.mamba):.1f}x for {scale.mamba}; at N_max = {high_n} "
+        + (
+            f"every {scale.mamba} seed needs more examples than every {scale.transformer} seed."
+            if mamba_more
+            else f"the {scale.mamba} seeds do not all need more than the {scale.transformer} ones "
+            f"(means {mean_std(needed[scale.mamba, high_n])[0]:,.0f} vs "
+            f"{mean_std(needed[scale.transformer, high_n])[0]:,.0f})."
+        )
     )
+    if verdict == "not supported":
+        paragraph += (
+            f" Ren et al.'s Mamba failed at N_max = 40 with larger models; the gpu preset covers "
+            f"N_max = {', '.join(map(str, SCALES['gpu'].n_max_values))}."
+        )
     numbers["growth"] = {
         scale.transformer: growth(scale.transformer),
         scale.mamba: growth(scale.mamba),
