@@ -30,27 +30,42 @@ def lines_with_spread(
     vline: tuple[float, str] | None = None,
     logx: bool = False,
     ylim: tuple[float, float] | None = (-0.02, 1.02),
+    xticklabels: Mapping[float, str] | None = None,
 ) -> None:
-    """One line per series: the mean over seeds, with a band of ± one standard deviation."""
+    """One line per series: the mean over seeds, bold, and every seed as a thin line of the same
+    colour (with a few seeds a ± std band misleads: one failed seed draws a band off the axis)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, points in series.items():
         xs = sorted(points)
-        stats = [mean_std(points[x]) for x in xs]
-        means = [m for m, _ in stats]
-        ax.plot(xs, means, marker="o", markersize=3, label=name)
-        ax.fill_between(
-            xs, [m - s for m, s in stats], [m + s for m, s in stats], alpha=0.2, linewidth=0
-        )
+        means = [mean_std(points[x])[0] for x in xs]
+        (line,) = ax.plot(xs, means, marker="o", markersize=3, linewidth=2, label=name)
+        seeds = min((len(points[x]) for x in xs), default=0)
+        for seed in range(seeds if seeds > 1 else 0):
+            ax.plot(
+                xs, [points[x][seed] for x in xs], color=line.get_color(), alpha=0.35, linewidth=0.8
+            )
+    if any(min(map(len, p.values()), default=0) > 1 for p in series.values()):
+        ax.plot([], [], color="grey", alpha=0.5, linewidth=0.8, label="single seeds")
     if vline is not None:
         ax.axvline(vline[0], color="grey", linestyle="--", linewidth=1)
-        ax.text(vline[0], 0.5, f" {vline[1]}", color="grey", rotation=90, va="center")
+        ax.text(
+            vline[0],
+            0.98,
+            f" {vline[1]}",
+            color="grey",
+            va="top",
+            fontsize="small",
+            transform=ax.get_xaxis_transform(),
+        )
     if logx:
         ax.set_xscale("log", base=2)
+    if xticklabels:
+        ax.set_xticks(list(xticklabels), list(xticklabels.values()))
     if ylim:
         ax.set_ylim(*ylim)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     _save(fig, path)
 
 

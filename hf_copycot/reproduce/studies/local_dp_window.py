@@ -98,6 +98,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         xlabel="window m (log scale)",
         ylabel="answer accuracy",
         logx=True,
+        xticklabels={m: "n" if m >= dp.max_length else str(m) for m in windows},
     )
 
     def gap(m: int) -> float:
@@ -112,6 +113,12 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"{compare(acc[models[0], small], acc[models[1], small], models)}; at m = {label[large]}: "
         f"{compare(acc[models[0], large], acc[models[1], large], models)}. "
     )
+    if dp.params.get("min_value", -1) >= 0:
+        paragraph += (
+            "With values >= 0 every dp value is at least dp_1, so a window that reaches back to "
+            "position 1 makes the step trivial (dp_i = x_i + x_1): the no-locality point is the "
+            "easiest here, not the hardest. "
+        )
     if scale.seeds < 2:
         verdict = "inconclusive"
         paragraph += "One seed: no spread to compare against."
