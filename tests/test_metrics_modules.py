@@ -180,3 +180,33 @@ def test_loaded_module_is_the_one_in_eval():
     for name in METRIC_NAMES:
         assert load_metric(name).name == name
         assert hasattr(scoring_module(name), "DEFAULT_END_MARKERS")
+
+
+def test_loads_by_hub_id_from_a_space_on_a_local_hub(tmp_path):
+    """`evaluate.load("hf-copycot/<name>")` as a user would once the folders are pushed as Spaces:
+    evaluate resolves the id to `{HF_ENDPOINT}/spaces/<id>/resolve/main/<name>.py`, here served by
+    olah from git repos holding exactly what eval/<name>/ holds."""
+    from tests.local_hub import LocalHub
+
+    script = f"""
+import json, evaluate
+out = {{}}
+out["copy"] = evaluate.load("{HUB_ORG}/copy_accuracy").compute(
+    predictions=["abc", "abd"], references=["abc", "abc"])
+out["phonebook"] = evaluate.load("{HUB_ORG}/phonebook_accuracy").compute(
+    predictions=[" 6123456789"], references=[" 6123456789"])
+out["dp"] = evaluate.load("{HUB_ORG}/dp_cot_accuracy").compute(
+    predictions=["1 2|2"], references=["2"], prompts=["1 2|"])
+print(json.dumps(out))
+"""
+    with LocalHub(tmp_path / "hub") as hub:
+        for name in METRIC_NAMES:
+            hub.add_repo("space", f"{HUB_ORG}/{name}", EVAL_DIR / name)
+        # evaluate first asks for its own version tag (v0.4.6) and falls back to `main` on a 404;
+        # olah answers an unknown revision with 401, so ask for `main` directly.
+        proc = hub.run_python(script, timeout=180, HF_SCRIPTS_VERSION="main")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["copy"]["exact_match"] == 0.5
+    assert out["phonebook"]["exact_match"] == 1.0
+    assert out["dp"]["answer_accuracy"] == 1.0
