@@ -13,7 +13,13 @@ from pathlib import Path
 
 from hf_copycot.paths import models_dir
 from hf_copycot.reproduce import report
-from hf_copycot.reproduce.runner import Job, default_workers, run_jobs, unique_jobs
+from hf_copycot.reproduce.runner import (
+    RESULT_FILE,
+    Job,
+    default_workers,
+    run_jobs,
+    unique_jobs,
+)
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import STUDIES, copy_length
 
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     workers = args.workers or default_workers()
     print(f"copycot reproduce --preset {scale.name}: {len(studies)} studies -> {args.output_dir}")
+    reused = sum((runs_dir / job.key / RESULT_FILE).exists() for job in jobs)
     # Timed measurements run alone, after the training and evaluation.
     timed = [job for job in jobs if job.kind == "inference_cost"]
     results = run_jobs(
@@ -131,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         sections=sections,
         runs=[results[job.key] for job in jobs],
         seconds=time.perf_counter() - started,
+        reused=reused,
         command=command.strip(),
     )
     for section in sections:

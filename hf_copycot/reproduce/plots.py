@@ -103,6 +103,7 @@ def scatter_with_reference(
 ) -> None:
     """Labelled points (x, y, label); references drawn as distinct markers."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    points = sorted(points)  # a line left to right, whatever order the grid was given in
     if points:
         ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="Mamba")
         for x, y, label in points:

@@ -34,6 +34,7 @@ def write(
     runs: list[dict],
     seconds: float,
     command: str,
+    reused: int = 0,
 ) -> Path:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
@@ -44,6 +45,7 @@ def write(
             "created": now,
             "command": command,
             "seconds": round(seconds, 1),
+            "runs_reused": reused,
             "machine": info,
             "scale": dataclasses.asdict(scale),
             "studies": {
@@ -59,10 +61,18 @@ def write(
             "runs": runs,
         },
     )
+    worker_minutes = sum(run.get("seconds", 0) for run in runs) / 60
+    timing = f"{seconds / 60:.1f} minutes"
+    if reused:
+        # A re-run reuses cached runs: its wall time is not what the study costs.
+        timing += (
+            f" ({reused} of {len(runs)} runs reused from an earlier invocation; the runs took "
+            f"{worker_minutes:.1f} worker-minutes when they ran)"
+        )
     lines = [
         f"# hf-copycot reproduction: `{scale.name}` preset",
         "",
-        f"`{command}`, {now}, {seconds / 60:.1f} minutes on {info['platform']} "
+        f"`{command}`, {now}, {timing} on {info['platform']} "
         f"({info['cpu_count']} cores, torch {info['torch']}"
         + (f", {info['cuda']}" if info["cuda"] else "")
         + f"). Models: {scale.mamba} vs {scale.transformer} (parameter-matched presets), "
