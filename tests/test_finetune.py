@@ -128,12 +128,17 @@ def test_yaml_config_with_overriding_flags(tmp_path):
 # Resume
 
 
-@pytest.mark.parametrize("use_dataset", [True, False], ids=["dataset", "generated"])
-def test_resumed_run_ends_with_identical_weights(use_dataset, copy_lis_dataset, tmp_path):
+@pytest.mark.parametrize(
+    "preset, use_dataset",
+    [("pythia-tiny", True), ("pythia-tiny", False), ("mamba-tiny", False)],
+    ids=["pythia-dataset", "pythia-generated", "mamba-generated"],
+)
+def test_resumed_run_ends_with_identical_weights(preset, use_dataset, copy_lis_dataset, tmp_path):
     # Dataset: 24 rows, batches of 4, 2 micro-batches per update: 3 updates per epoch, so the
     # checkpoint at update 4 sits inside the second epoch and resuming skips batches there.
+    # The Mamba case runs the default scan path (numba kernels on CPU), backward included.
     data = ["--dataset_name", copy_lis_dataset] if use_dataset else ["--max_length", "8"]
-    argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy", *data]
+    argv = ["--model_name_or_path", f"preset:{preset}", "--dataset_config", "copy", *data]
     argv += ["--max_steps", "7", "--gradient_accumulation_steps", "2", *FAST]
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     assert run([*argv, "--output_dir", full, "--checkpointing_steps", "4"]) == 0
