@@ -163,7 +163,7 @@ def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, s
     )
 
 
-def verdict_of(supported: bool | None, single_seed_note: str = "") -> str:
+def verdict_of(supported: bool | None) -> str:
     if supported is None:
         return "inconclusive"
     return "supported" if supported else "not supported"
