@@ -37,9 +37,14 @@ def _local_dp(scale: Scale) -> DPTask | None:
     return next((dp for dp in scale.dp_tasks if dp.task == "local_dp"), None)
 
 
+def no_locality(dp: DPTask, m: int) -> bool:
+    """Whether window m covers every n of the task, i.e. stands for m = n on every row."""
+    return m >= dp.max_length
+
+
 def window_params(dp: DPTask, m: int) -> dict:
     """Generator parameters for window m: m fixed, or m = n per row when m covers every n."""
-    if m >= dp.max_length:
+    if no_locality(dp, m):
         return {**dp.params, "m": None, "global_fraction": 1.0}
     return {**dp.params, "m": m}
 
@@ -89,7 +94,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         for m in scale.local_dp_windows
     }
     windows = scale.local_dp_windows
-    label = {m: ("n (no locality)" if m >= dp.max_length else str(m)) for m in windows}
+    label = {m: ("n (no locality)" if no_locality(dp, m) else str(m)) for m in windows}
     rows = [[label[m], *(fmt(*mean_std(acc[model, m])) for model in models)] for m in windows]
     plots.lines_with_spread(
         {model: {m: acc[model, m] for m in windows} for model in models},
@@ -98,7 +103,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         xlabel="window m (log scale)",
         ylabel="answer accuracy",
         logx=True,
-        xticklabels={m: "n" if m >= dp.max_length else str(m) for m in windows},
+        xticklabels={m: "n" if no_locality(dp, m) else str(m) for m in windows},
     )
 
     def gap(m: int) -> float:
