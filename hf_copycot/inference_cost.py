@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
+from transformers.cache_utils import Cache
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,27 @@ class GreedyStep:
 
 
 def _cache_argument(model: PreTrainedModel) -> str:
-    """The keyword the model's forward takes its cache by (Mamba: `cache_params`)."""
+    """The keyword the model's forward takes its cache by.
+
+    transformers 5.24 calls it `cache` in every model (the old `past_key_values` and Mamba's
+    `cache_params` still work, with a deprecation warning); older releases only know the old names.
+    """
     parameters = inspect.signature(model.forward).parameters
-    return "cache_params" if "cache_params" in parameters else "past_key_values"
+    for name in ("cache", "past_key_values", "cache_params"):
+        if name in parameters:
+            return name
+    raise TypeError(f"{type(model).__name__}.forward takes no cache argument")
+
+
+def output_cache(outputs: object) -> Cache | None:
+    """The cache a forward returned, whatever field name this transformers version gives it.
+
+    Looks at the values, not at named attributes: the old names are properties that warn.
+    """
+    values = outputs.values() if isinstance(outputs, Mapping) else outputs
+    if not isinstance(values, (tuple, list)) and not isinstance(outputs, Mapping):
+        return None
+    return next((value for value in values if isinstance(value, Cache)), None)
 
 
 @torch.inference_mode()
@@ -151,7 +170,12 @@ def greedy_stream(
         started = time.perf_counter()
         kwargs = {} if cache is None else {cache_argument: cache}
         outputs = model(next_input, use_cache=True, logits_to_keep=1, **kwargs)
-        cache = getattr(outputs, cache_argument, None)
+        cache = output_cache(outputs)
+        if cache is None:
+            raise RuntimeError(
+                f"{type(model).__name__} returned no cache with use_cache=True; this transformers "
+                "version is not one hf-copycot supports (run `make test` to check)"
+            )
         token = outputs.logits[0, -1].argmax()
         token_id = int(token.item())  # .item() waits for the device, so the timing is complete
         yield GreedyStep(token_id, time.perf_counter() - started, cache)
@@ -194,11 +218,20 @@ def measure_generation(
         token_ids.append(step.token_id)
         seconds.append(step.seconds)
         cache = step.cache
+    memory = cache_memory(cache) if cache is not None else CacheMemory(0, 0)
+    if token_ids and memory.total_bytes == 0:
+        # An empty cache after a forward means the model did not fill it: a number computed
+        # from 0 bytes (a ratio, a "constant state") would be meaningless, so stop here.
+        raise RuntimeError(
+            f"{type(model).__name__}'s cache holds 0 bytes after {len(token_ids)} generated "
+            "token(s): the model did not fill its cache (a transformers version hf-copycot does "
+            "not support?); run `make test` to check the installed versions"
+        )
     return GenerationCost(
         token_ids=token_ids,
         first_token_seconds=seconds[0] if seconds else 0.0,
         tokens_per_second=decode_speed(seconds),
-        memory=cache_memory(cache) if cache is not None else CacheMemory(0, 0),
+        memory=memory,
         prompt_tokens=int(input_ids.shape[1]),
     )
 

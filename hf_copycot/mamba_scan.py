@@ -11,24 +11,47 @@ subclass with no new parameters or buffers, whose training and prompt forward ru
 The model stays a plain MambaForCausalLM: state dict, config and `save_pretrained` output are
 unchanged. Single-token decoding with a cache always runs transformers' own recurrent step, so
 `generate` uses the same code as before for every new token.
+
+The patch relies on transformers' internals (the mixer's cache keyword, the cache's conv and
+recurrent state API), which change between releases (5.24 renamed `cache_params` to `cache`). So
+a patched model checks after every forward that returned a cache that each layer's states are in
+it, and raises `MambaCacheError` naming the transformers version and the way out otherwise: a
+drift can make the fast path fail loudly, never silently wrong or silently quadratic.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import logging
 
 import torch
+import transformers
+from transformers.cache_utils import Cache
 from transformers.integrations.accelerate import force_accelerate_hooks
-from transformers.models.mamba.modeling_mamba import MambaMixer, apply_mask_to_padding_states
+from transformers.models.mamba.modeling_mamba import (
+    MambaMixer,
+    MambaModel,
+    apply_mask_to_padding_states,
+)
 
+from .inference_cost import output_cache
 from .ssm.chunked import chunked_mixer_inner
 
 logger = logging.getLogger(__name__)
 
 SCAN_CHOICES = ("auto", "cuda", "numba", "chunked", "reference")
 _logged: set[str] = set()
+# The keyword MambaMixer.forward takes its cache by: `cache` from transformers 5.24, before that
+# `cache_params` (5.24 still accepts the old name with a deprecation warning).
+CACHE_KEYWORD = (
+    "cache" if "cache" in inspect.signature(MambaMixer.forward).parameters else "cache_params"
+)
+
+
+class MambaCacheError(RuntimeError):
+    """The fast path did not leave the generation cache as transformers' decoding expects."""
 
 
 def _log_once(level: int, message: str) -> None:
@@ -71,18 +94,23 @@ class FastMambaMixer(MambaMixer):
 
     copycot_scan: str = "auto"
 
-    def forward(self, hidden_states, cache_params=None, attention_mask=None, **kwargs):
-        decoding = cache_params is not None and (
-            cache_params.get_conv_state(self.layer_idx) is not None
-            or cache_params.get_recurrent_state(self.layer_idx) is not None
-            or cache_params.is_recording_past(self.layer_idx)
+    def forward(self, hidden_states, cache=None, attention_mask=None, **kwargs):
+        if cache is None:
+            cache = kwargs.pop("cache_params", None)
+        stray = [key for key, value in kwargs.items() if isinstance(value, Cache)]
+        if stray:  # a cache under a name we do not know: a transformers rename
+            raise MambaCacheError(_drift_message(f"the mixer received its cache as {stray[0]!r}"))
+        decoding = cache is not None and (
+            cache.get_conv_state(self.layer_idx) is not None
+            or cache.get_recurrent_state(self.layer_idx) is not None
+            or cache.is_recording_past(self.layer_idx)
         )
         path = "decoding" if decoding else self._path(hidden_states.device)
         if path in ("decoding", "cuda"):
             return super().forward(
-                hidden_states, cache_params=cache_params, attention_mask=attention_mask, **kwargs
+                hidden_states, attention_mask=attention_mask, **{CACHE_KEYWORD: cache}, **kwargs
             )
-        return self._fast_forward(hidden_states, cache_params, attention_mask, path)
+        return self._fast_forward(hidden_states, cache, attention_mask, path)
 
     def _path(self, device: torch.device) -> str:
         path, why = path_for(self.copycot_scan, device)
@@ -91,15 +119,15 @@ class FastMambaMixer(MambaMixer):
         return path
 
     @force_accelerate_hooks(["conv1d", "x_proj", "dt_proj"])
-    def _fast_forward(self, hidden_states, cache_params, attention_mask, path):
+    def _fast_forward(self, hidden_states, cache, attention_mask, path):
         if path == "numba":
             from .ssm.numba_mixer import numba_mixer_inner as inner
         else:
             inner = chunked_mixer_inner
         dtype = hidden_states.dtype
         xz = self.in_proj(apply_mask_to_padding_states(hidden_states, attention_mask))
-        if cache_params is not None:  # prefill: the conv cache keeps the last inputs of the conv
-            cache_params.update_conv_state(
+        if cache is not None:  # prefill: the conv cache keeps the last inputs of the conv
+            cache.update_conv_state(
                 xz[..., : self.intermediate_size].transpose(1, 2),
                 self.layer_idx,
                 conv_kernel_size=self.conv_kernel_size,
@@ -114,11 +142,36 @@ class FastMambaMixer(MambaMixer):
             self.A_log,
             self.D,
             attention_mask,
-            return_last_state=cache_params is not None,
+            return_last_state=cache is not None,
         )
-        if cache_params is not None:
-            cache_params.update_recurrent_state(last_state, self.layer_idx)
+        if cache is not None:
+            cache.update_recurrent_state(last_state, self.layer_idx)
         return self.out_proj(y.to(dtype))
+
+
+def _drift_message(what: str) -> str:
+    return (
+        f"fast Mamba path: {what} (transformers {transformers.__version__}; hf-copycot is tested "
+        "with the versions in requirements.lock); rerun with --mamba_scan reference "
+        "(enable_fast_mamba(model, 'reference')) or install the locked versions"
+    )
+
+
+def _check_cache_filled(backbone: MambaModel, args, output) -> None:
+    """Forward hook: a returned cache must hold every layer's conv and recurrent state.
+
+    Two dict lookups per layer and forward (the cost is not measurable next to a decoding step).
+    Without it a cache the mixers never saw reads as empty, and `generate` silently re-reads the
+    whole sequence at every token (right tokens, quadratic time) while a hand-written loop that
+    feeds one token at a time gets wrong ones.
+    """
+    cache = output_cache(output)
+    if cache is None:
+        return
+    for block in backbone.layers:
+        idx = block.mixer.layer_idx
+        if cache.get_conv_state(idx) is None or cache.get_recurrent_state(idx) is None:
+            raise MambaCacheError(_drift_message(f"layer {idx} left the generation cache empty"))
 
 
 def _choice_message(path: str, device: torch.device, why: str) -> str:
@@ -195,6 +248,15 @@ def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
     if foreign:
         raise ValueError(f"cannot patch mixer subclasses {sorted(foreign)}; only MambaMixer")
     choice, why = resolve_scan(scan, _model_device(mixers))
+    for backbone in (m for m in model.modules() if isinstance(m, MambaModel)):
+        # Looked up by value, not by a stored handle: a deep copy keeps the hook but a handle
+        # would still point at the original's hook table.
+        for key in [
+            k for k, hook in backbone._forward_hooks.items() if hook is _check_cache_filled
+        ]:
+            del backbone._forward_hooks[key]
+        if scan != "reference":
+            backbone.register_forward_hook(_check_cache_filled)
     for mixer in mixers:
         if scan == "reference":
             mixer.__class__ = MambaMixer
