@@ -191,6 +191,7 @@ def test_a_model_that_fails_to_load_is_reported_in_its_column(tiny_models, tmp_p
     assert not registry.is_loaded(str(broken)) and registry.is_loaded(str(tiny_models["gpt_neox"]))
 
 
+@pytest.mark.compat
 def test_race_streams_both_models_token_by_token(tiny_models):
     registry = arena.ModelRegistry()
     names = [str(tiny_models["mamba"]), str(tiny_models["gpt_neox"])]
