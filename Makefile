@@ -20,7 +20,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install lock test-latest chromium demo test lint format space bench clean
+.PHONY: install lock test-latest chromium demo test lint format metrics space bench clean
 
 install: $(STAMP)
 
@@ -68,6 +68,11 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The helper block every eval/ metric module carries: edit eval/shared_helpers.py, then stamp the
+# copies (the modules stay self-contained for the Hub; a test fails while a copy is stale).
+metrics: install
+	$(PY) eval/stamp_helpers.py
 
 space: install
 	$(VENV)/bin/copycot space

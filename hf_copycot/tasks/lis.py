@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from hf_copycot.tasks import _text
-from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
+from hf_copycot.tasks._spec import (
+    ArenaSpec,
+    TaskSpec,
+    check_int,
+    dp_inputs,
+    lengths_table,
+    rows_table,
+)
 
 
 def solve(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -87,5 +94,9 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"sequence": "list<int32>"},
     build=build,
+    metric="dp_cot_accuracy",
+    main_score="answer_accuracy",
+    metric_inputs=dp_inputs,
     check=check,
+    arena=ArenaSpec("DP: longest increasing subsequence (CoT)"),
 )
