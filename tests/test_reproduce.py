@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,20 @@ from hf_copycot.reproduce.studies import (
 REPO = Path(__file__).resolve().parents[1]
 
 
+@dataclass
+class Toy:
+    """Stands for a command's argument dataclass in the runner's own tests."""
+
+    seed: int = 0
+    value: int = 0
+
+
 def test_job_key_follows_what_runs_not_its_label():
-    a = Job("finetune", "one", ("--seed", "0"))
-    assert a.key == Job("finetune", "other label", ("--seed", "0")).key
-    assert a.key != Job("finetune", "one", ("--seed", "1")).key
-    assert a.key != Job("evaluate", "one", ("--seed", "0")).key
-    assert a.key != Job("finetune", "one", ("--seed", "0"), needs="abc").key
+    a = Job("finetune", "one", (Toy(seed=0),))
+    assert a.key == Job("finetune", "other label", (Toy(seed=0),)).key
+    assert a.key != Job("finetune", "one", (Toy(seed=1),)).key
+    assert a.key != Job("evaluate", "one", (Toy(seed=0),)).key
+    assert a.key != Job("finetune", "one", (Toy(seed=0),), needs="abc").key
 
 
 @pytest.mark.parametrize("preset", sorted(SCALES))
@@ -93,11 +102,11 @@ def _fails(job, job_dir, model_dir):
 
 
 def _writes(job, job_dir, model_dir):
-    return {"value": int(job.flags[0])}
+    return {"value": job.args[0].value}
 
 
 def test_failed_run_stops_with_its_log_and_leaves_no_result(tmp_path):
-    job = Job("finetune", "broken run", ("1",))
+    job = Job("finetune", "broken run", (Toy(value=1),))
     with pytest.raises(JobFailed, match="broken run") as failure:
         run_jobs([job], tmp_path, workers=1, threads=1, execute=_fails, describe=lambda _: None)
     assert "something went wrong here" in str(failure.value)
@@ -105,7 +114,7 @@ def test_failed_run_stops_with_its_log_and_leaves_no_result(tmp_path):
 
 
 def test_finished_runs_are_cached(tmp_path):
-    jobs = [Job("finetune", f"run {i}", (str(i),)) for i in range(3)]
+    jobs = [Job("finetune", f"run {i}", (Toy(value=i),)) for i in range(3)]
     first = run_jobs(jobs, tmp_path, workers=2, threads=1, execute=_writes, describe=print)
     assert {k: v["result"]["value"] for k, v in first.items()} == {
         j.key: i for i, j in enumerate(jobs)
@@ -117,7 +126,7 @@ def test_finished_runs_are_cached(tmp_path):
 
 def test_bad_arguments_are_one_line_errors(capsys):
     with pytest.raises(SystemExit):
-        reproduce_cli.main(["--preset", "huge"])
+        reproduce_cli.main(["--scale", "huge"])
     with pytest.raises(SystemExit):
         reproduce_cli.main(["--only", "copy_length,nope"])
     err = capsys.readouterr().err
@@ -128,8 +137,8 @@ def test_bad_arguments_are_one_line_errors(capsys):
 def test_smoke_preset_end_to_end(tmp_path):
     """The whole pipeline at toy scale: runs, report with every study and plot, cache, models."""
     env = {**os.environ, "COPYCOT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--preset", "smoke"]
-    command += ["--output-dir", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--scale", "smoke"]
+    command += ["--output_dir", str(tmp_path / "out")]
     first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     out = tmp_path / "out"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from hf_copycot.publishing import write_json
+from hf_copycot.publishing import write_json, write_text
 from hf_copycot.reproduce.plan import Section
 from hf_copycot.reproduce.scales import Scale
 
@@ -41,7 +41,6 @@ def write(
     write_json(
         out_dir / "results.json",
         {
-            "preset": scale.name,
             "created": now,
             "command": command,
             "seconds": round(seconds, 1),
@@ -70,7 +69,7 @@ def write(
             f"{worker_minutes:.1f} worker-minutes when they ran)"
         )
     lines = [
-        f"# hf-copycot reproduction: `{scale.name}` preset",
+        f"# hf-copycot reproduction: `{scale.name}` scale",
         "",
         f"`{command}`, {now}, {timing} on {info['platform']} "
         f"({info['cpu_count']} cores, torch {info['torch']}"
@@ -96,7 +95,5 @@ def write(
         if s.figure:
             lines += [f"![{s.title}]({s.figure})", ""]
     path = out_dir / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines) + "\n")
     return path

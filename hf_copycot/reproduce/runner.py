@@ -1,10 +1,14 @@
 """Run a study plan: jobs cached by a hash of what they run, scheduled over worker processes.
 
-A job is what a user could type: `finetune.py` flags, `copycot evaluate` flags on a model another
-job trained, or an inference-cost measurement. Its key hashes the job's kind, flags, the model it
-reads and the generator version, so changing any of them re-runs it and nothing else. A finished job
-leaves `runs/<key>/result.json` (written last, atomically); everything else in the folder is
-the job's own output (model, log).
+A job carries the very dataclasses a command parses (`finetune.py`'s, `copycot evaluate`'s, or an
+inference-cost measurement's) and the runner calls the function behind the command, which returns
+its results. Its key hashes the job's kind, its arguments (all but where output goes, which the
+runner sets per run: `KEY_EXCLUDED`), the model it reads and the generator version, so changing any
+of them re-runs it and nothing else. The label is for people only: two studies that share a run
+under different labels share its cache. argv (`Job.flags`) is rendered from the arguments for
+results.json and the user's command line; nothing runs it. A finished job leaves
+`runs/<key>/result.json` (written last, atomically); everything else in the folder is the job's own
+output (model, log).
 
 Small models train fastest one per core: each worker process runs one job at a time with
 `threads` torch threads, and jobs go out longest first (dependencies permitting).
@@ -13,6 +17,7 @@ Small models train fastest one per core: each worker process runs one job at a t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,13 +30,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from hf_copycot import __version__
+from hf_copycot.errors import JobFailed
+from hf_copycot.flags import to_argv
 from hf_copycot.publishing import write_json
 
 RESULT_FILE = "result.json"
+# Fields that say where output goes (the runner sets them per run), not what the run computes.
+KEY_EXCLUDED = frozenset({"output_dir", "overwrite_output_dir", "output", "predictions_file"})
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,8 @@ class Job:
     """One cached unit of work. `needs` is the key of the finetune job whose model it reads."""
 
     kind: str  # "finetune" | "evaluate" | "inference_cost"
-    label: str  # readable: "copy mamba-tiny seed 0"
-    flags: tuple[str, ...] = ()
+    label: str  # readable: "copy mamba-tiny seed 0"; not part of the key
+    args: tuple[Any, ...] = field(default=(), hash=False)  # the dataclasses the command parses
     needs: str | None = None
     cost: float = 1.0  # relative estimate, for scheduling and the time-left estimate
     info: dict = field(default_factory=dict, compare=False, hash=False)
@@ -49,12 +59,19 @@ class Job:
     def key(self) -> str:
         from hf_copycot.tasks import GENERATOR_VERSION
 
-        blob = json.dumps([self.kind, list(self.flags), self.needs, GENERATOR_VERSION, __version__])
+        arguments = [
+            {k: v for k, v in dataclasses.asdict(a).items() if k not in KEY_EXCLUDED}
+            for a in self.args
+        ]
+        blob = json.dumps(
+            [self.kind, arguments, self.needs, GENERATOR_VERSION, __version__], sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-
-class JobFailed(RuntimeError):
-    pass
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The arguments as a command line, for people (results.json, the report)."""
+        return tuple(to_argv(*self.args))
 
 
 def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
