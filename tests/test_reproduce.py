@@ -55,6 +55,41 @@ def test_every_preset_plans_unique_runs_with_their_dependencies(preset):
             assert "--seed" in job.flags and "--max_steps" in job.flags
 
 
+@pytest.mark.parametrize("preset", sorted(SCALES))
+def test_jobs_carry_the_arguments_their_command_parses(preset):
+    """No study builds argv to call training: a job holds the dataclasses finetune.py or copycot
+    evaluate parse, and its argv (for display) parses back to exactly those."""
+    from transformers import HfArgumentParser
+
+    from hf_copycot import evaluation, finetune
+    from hf_copycot.reproduce.studies.inference_cost import CostArguments
+
+    types = {
+        "finetune": finetune.ARGUMENT_TYPES,
+        "evaluate": evaluation.ARGUMENT_TYPES,
+        "inference_cost": (CostArguments,),
+    }
+    for job in unique_jobs(job for study in STUDIES for job in study.jobs(SCALES[preset])):
+        assert tuple(type(a) for a in job.args) == types[job.kind]
+        parsed = HfArgumentParser(types[job.kind]).parse_args_into_dataclasses(list(job.flags))
+        assert tuple(parsed) == job.args
+
+
+def test_job_key_hashes_what_changes_the_result_not_where_it_goes():
+    from dataclasses import replace
+
+    run = copy_length.trained(SCALES["smoke"], "mamba-tiny", 0)
+    model, data, training = run.args
+    elsewhere = replace(run, args=(model, data, replace(training, output_dir="/elsewhere")))
+    assert elsewhere.key == run.key
+    for changed in (
+        (model, data, replace(training, learning_rate=1e-2)),
+        (model, replace(data, max_length=data.max_length + 1), training),
+        (replace(model, config_overrides="state_size=8"), data, training),
+    ):
+        assert replace(run, args=changed).key != run.key
+
+
 def test_studies_share_the_copy_runs():
     scale = SCALES["cpu"]
     shared = copy_length.trained(scale, scale.mamba, 0)
