@@ -15,7 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "hf_copycot.reproduce.cli:demo",
-        "the main job on the CPU preset (what `make demo` runs): reproduce --preset cpu",
+        "the main job on the cpu scale (what `make demo` runs): reproduce --scale cpu",
     ),
     "datasets": (
         "hf_copycot.data_tour:main",
