@@ -660,8 +660,6 @@ def train(
         model_name=args.hub_model_id or output_dir.name,
         base_model=model_args.model_name_or_path,
         dataset=data_args.dataset_name,
-        task=run.task_data.task,
-        use_cot=data_args.use_cot,
         architecture=architecture,
         hyperparameters=hyperparameters,
         eval_payload=payload,

@@ -116,14 +116,14 @@ def model_card(
     model_name: str,
     base_model: str,
     dataset: str | None,
-    task: str,
-    use_cot: bool,
     architecture: dict,
     hyperparameters: dict,
     eval_payload: dict,
 ) -> ModelCard:
-    """A model card: YAML metadata (with model-index results) and a readable summary."""
+    """A model card: YAML metadata (with model-index results) and a readable summary; the task and
+    whether it used CoT come from `eval_payload`."""
     main_score = eval_payload["main_score"]
+    task, use_cot = eval_payload["dataset_config"], eval_payload["use_cot"]
     is_hub_base = not base_model.startswith("preset:") and not Path(base_model).exists()
     is_hub_dataset = dataset is not None and not Path(dataset).exists()
     results = [

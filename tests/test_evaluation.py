@@ -104,6 +104,9 @@ def test_copycot_evaluate_writes_eval_results(tmp_path, capsys):
     assert "test: answer_accuracy" in capsys.readouterr().out
 
 
+COPY = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy"]
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
@@ -116,8 +119,7 @@ def test_copycot_evaluate_writes_eval_results(tmp_path, capsys):
             "unknown preset 'nope'",
         ),
         (
-            ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy"]
-            + ["--dataset_name", "/no/such/dir"],
+            [*COPY, "--dataset_name", "/no/such/dir"],
             "cannot load",
         ),
     ],

@@ -24,7 +24,7 @@ def test_normalize_rewrites_old_spellings_once_each(capsys):
     parser.add_argument("--dataset_size")
     argv = ["--output-dir=o", "--size", "full", "--output-dir", "p", "--unknown-flag", "--x"]
     got = flags.normalize(argv, parser, renamed={"--size": "--dataset_size"})
-    assert got == ["--output_dir=o", "--dataset_size", "full", "--output_dir", "p"] + argv[-2:]
+    assert got == ["--output_dir=o", "--dataset_size", "full", "--output_dir", "p", *argv[-2:]]
     lines = deprecation_lines(capsys.readouterr().err)
     assert lines == [
         "tool: warning: --output-dir is deprecated, use --output_dir (the old spelling goes in "
@@ -37,9 +37,11 @@ def test_normalize_rewrites_old_spellings_once_each(capsys):
 
 def test_copycot_evaluate_accepts_the_old_flags(capsys):
     model_args, data_args, args = evaluation.parse_args(
-        ["--model", "m", "--config", "copy", "--dataset", "d", "--split", "test"]
-        + ["--max_examples", "3", "--batch_size", "2", "--task_size", "full", "--revision", "r"]
-        + ["--output", "x.json"]
+        [
+            *("--model", "m", "--config", "copy", "--dataset", "d", "--split", "test"),
+            *("--max_examples", "3", "--batch_size", "2", "--task_size", "full"),
+            *("--revision", "r", "--output", "x.json"),
+        ]
     )
     assert (model_args.model_name_or_path, model_args.model_revision) == ("m", "r")
     assert (data_args.dataset_config, data_args.dataset_name) == ("copy", "d")

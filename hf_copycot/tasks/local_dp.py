@@ -19,15 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import _text
-from hf_copycot.tasks._spec import (
-    ArenaSpec,
-    TaskSpec,
-    check_int,
-    dp_inputs,
-    lengths_table,
-    rows_table,
-)
+from hf_copycot.tasks import _spec, _text
+from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
 
 _FAR = np.iinfo(np.int64).max // 4  # larger than any dp value
 
@@ -102,7 +95,7 @@ SPEC = TaskSpec(
     build=build,
     metric="dp_cot_accuracy",
     main_score="answer_accuracy",
-    metric_inputs=dp_inputs,
+    metric_inputs=_spec.dp_inputs,
     check=check,
-    arena=ArenaSpec("DP: m-local (CoT)"),
+    arena=_spec.ArenaSpec("DP: m-local (CoT)"),
 )
