@@ -41,6 +41,7 @@ def write(
     write_json(
         out_dir / "results.json",
         {
+            "preset": scale.name,  # the scale's name (the key keeps its name: results.json as before)
             "created": now,
             "command": command,
             "seconds": round(seconds, 1),
