@@ -16,6 +16,9 @@ from hf_copycot.reproduce.scales import Scale
 # width on CPU (more layers, the scan); only the time-left estimate and the scheduling use it.
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
 
+# A study whose analysis raised (a bug, or a run it needs failed): reported, never fatal.
+FAILED = "failed"
+
 Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
 
 
@@ -26,7 +29,7 @@ class Section:
     name: str
     title: str
     claim: str  # the paper's claim, in one or two sentences
-    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured"
+    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured" | FAILED
     paragraph: str  # what this run shows, with its numbers
     table: str = ""  # markdown
     figure: str | None = None  # PNG file name, next to report.md
