@@ -34,4 +34,16 @@ class PublishError(CopycotError, RuntimeError):
 
 
 class JobFailed(CopycotError, RuntimeError):
-    """A `copycot reproduce` run failed; the message ends with its log's last lines."""
+    """A `copycot reproduce` run raised or returned nothing: `reason` is one line, `log` its output
+    (the message ends with the log's last lines)."""
+
+    def __init__(self, label: str, reason: str, log: object, tail: str):
+        super().__init__(label, reason, log, tail)  # all four in args: it crosses processes
+        self.label, self.reason, self.log, self.tail = label, reason, log, tail
+
+    def __str__(self) -> str:
+        return f"run {self.label!r} failed: {self.reason} (log: {self.log}):\n{self.tail}"
+
+
+class RunFailed(CopycotError, RuntimeError):
+    """A `copycot reproduce` study asked for the result of a run that failed."""

@@ -13,7 +13,7 @@ import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
 from hf_copycot.reproduce.plan import compare, mean_std, separated
-from hf_copycot.reproduce.runner import Job, JobFailed, run_jobs, unique_jobs
+from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
 from hf_copycot.reproduce.scales import SCALES, DPTask
 from hf_copycot.reproduce.studies import (
     STUDIES,
@@ -140,12 +140,79 @@ def _writes(job, job_dir, model_dir):
     return {"value": job.args[0].value}
 
 
-def test_failed_run_stops_with_its_log_and_leaves_no_result(tmp_path):
-    job = Job("finetune", "broken run", (Toy(value=1),))
-    with pytest.raises(JobFailed, match="broken run") as failure:
-        run_jobs([job], tmp_path, workers=1, threads=1, execute=_fails, describe=lambda _: None)
-    assert "something went wrong here" in str(failure.value)
-    assert not (tmp_path / job.key / "result.json").exists()
+def _fails_on_one(job, job_dir, model_dir):
+    if job.label == "broken run":
+        return _fails(job, job_dir, model_dir)
+    return _writes(job, job_dir, model_dir)
+
+
+def test_failed_run_is_reported_with_its_log_leaves_no_result_and_others_run_on(tmp_path):
+    broken = Job("finetune", "broken run", (Toy(value=1),))
+    dependent = Job("evaluate", "reads the broken model", (Toy(value=2),), needs=broken.key)
+    other = Job("finetune", "fine run", (Toy(value=3),))
+    said = []
+    results = run_jobs(
+        [broken, dependent, other],
+        tmp_path,
+        workers=1,
+        threads=1,
+        execute=_fails_on_one,
+        describe=said.append,
+    )
+    assert results[broken.key]["failed"] == "RuntimeError: boom"
+    log = Path(results[broken.key]["log"])
+    assert "something went wrong here" in log.read_text()
+    assert not (tmp_path / broken.key / "result.json").exists()
+    assert results[dependent.key]["failed"] == "needs run 'broken run', which failed"
+    assert results[other.key]["result"] == {"value": 3}
+    assert (tmp_path / other.key / "result.json").exists()
+
+
+def _study(name: str, analyse):
+    from types import SimpleNamespace
+
+    job = Job("evaluate", f"{name} run", (Toy(value=int(name)),))
+    return SimpleNamespace(
+        NAME=name, TITLE=f"Study {name}", CLAIM="a claim", jobs=lambda scale: [job], analyse=analyse
+    )
+
+
+def _run_value(lookup, name):
+    from hf_copycot.reproduce.plan import Section
+
+    value = lookup(Job("evaluate", f"{name} run", (Toy(value=int(name)),)))["value"]
+    return Section(name, f"Study {name}", "a claim", "measured", f"value {value}")
+
+
+def _cli_failing_run(job, job_dir, model_dir):
+    if job.args[0].value == 9:
+        raise RuntimeError("the run broke")
+    return {"value": job.args[0].value}
+
+
+def test_one_study_that_raises_cannot_sink_the_others(tmp_path, monkeypatch):
+    """A study whose analysis raises (ZeroDivisionError, say) or whose run failed is reported as
+    failed with its error line; every other section and results.json are written; exit 1."""
+    good = _study("7", lambda scale, lookup, out: _run_value(lookup, "7"))
+    divides = _study("8", lambda scale, lookup, out: 1 / 0)
+    broken = _study("9", lambda scale, lookup, out: _run_value(lookup, "9"))
+    monkeypatch.setattr(reproduce_cli, "STUDIES", (good, divides, broken))
+    monkeypatch.setattr(reproduce_cli, "execute", _cli_failing_run)
+    out = tmp_path / "out"
+    code = reproduce_cli.main(
+        ["--scale", "smoke", "--output_dir", str(out), "--models_dir", str(tmp_path / "m")]
+    )
+    assert code == 1
+    results = json.loads((out / "results.json").read_text())
+    studies = results["studies"]
+    assert studies["7"]["verdict"] == "measured" and studies["7"]["paragraph"] == "value 7"
+    assert studies["8"]["verdict"] == "failed"
+    assert studies["8"]["numbers"]["error"] == "ZeroDivisionError: division by zero"
+    assert studies["9"]["verdict"] == "failed"
+    assert "run '9 run' failed: RuntimeError: the run broke" in studies["9"]["numbers"]["error"]
+    report = (out / "report.md").read_text()
+    assert "**2 of 3 studies failed; 1 of 3 runs failed.**" in report
+    assert "`ZeroDivisionError: division by zero`" in report and "value 7" in report
 
 
 def test_finished_runs_are_cached(tmp_path):

@@ -12,9 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from hf_copycot import flags
+from hf_copycot.errors import RunFailed
 from hf_copycot.paths import models_dir
 from hf_copycot.publishing import atomic_dir
 from hf_copycot.reproduce import report
+from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
     RESULT_FILE,
     Job,
@@ -138,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         results |= run_jobs(timed, runs_dir, workers=1, threads=1, execute=execute)
 
     def lookup(job: Job) -> dict:
-        return results[job.key]["result"]
+        record = results[job.key]
+        if record.get("failed"):
+            raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
+        return record["result"]
 
-    sections = [study.analyse(scale, lookup, args.output_dir) for study in studies]
+    sections = [analyse(study, scale, lookup, args.output_dir) for study in studies]
     published = publish_models(scale, runs_dir, args.models_dir or models_dir())
     command = "copycot reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
     path = report.write(
@@ -157,7 +162,28 @@ def main(argv: list[str] | None = None) -> int:
     for folder in published:
         print(f"model for the Space: {folder}")
     print(f"report: {path} ({(time.perf_counter() - started) / 60:.1f} min)")
-    return 0
+    failures = [section for section in sections if section.verdict == FAILED]
+    for section in failures:
+        print(f"study {section.name} failed: {section.numbers['error']}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def analyse(study, scale, lookup, out_dir: Path) -> Section:
+    """The study's section, or a `failed` one with the error line: one study cannot sink the
+    report of the others."""
+    try:
+        return study.analyse(scale, lookup, out_dir)
+    except Exception as error:  # any bug or failed run in one study; the others still report
+        line = f"{type(error).__name__}: {error}".splitlines()[0]
+        return Section(
+            name=study.NAME,
+            title=study.TITLE,
+            claim=study.CLAIM,
+            verdict=FAILED,
+            paragraph=f"This study could not be analysed: `{line}`. The other studies' sections "
+            "are unaffected; the runs' logs are under `runs/` (see `results.json`).",
+            numbers={"error": line},
+        )
 
 
 def demo(argv: list[str] | None = None) -> int:

@@ -18,6 +18,9 @@ from hf_copycot.reproduce.scales import Scale
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
 MODEL_DIR = "model"  # a finetune job's output, inside its run folder (the runner resolves it)
 
+# A study whose analysis raised (a bug, or a run it needs failed): reported, never fatal.
+FAILED = "failed"
+
 Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
 
 
@@ -28,7 +31,7 @@ class Section:
     name: str
     title: str
     claim: str  # the paper's claim, in one or two sentences
-    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured"
+    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured" | FAILED
     paragraph: str  # what this run shows, with its numbers
     table: str = ""  # markdown
     figure: str | None = None  # PNG file name, next to report.md

@@ -104,12 +104,15 @@ def run_jobs(
     """Run every job not yet cached; returns key -> result for all of them.
 
     `execute(job, job_dir, model_dir)` runs in a worker process and returns the job's result.
-    A failing job stops the plan with its log's last lines; finished jobs stay cached.
+    A job that fails (and every job that needs its model) is returned as a record with `failed`
+    (one line) and `log` instead of `result`, and is said through `describe`; the other jobs run
+    on. Finished jobs stay cached; failed ones leave no result and run again next time.
     """
     runs_dir.mkdir(parents=True, exist_ok=True)
     by_key = {job.key: job for job in jobs}
     results = {key: r for key in by_key if (r := load_result(runs_dir, by_key[key])) is not None}
     pending = [job for job in jobs if job.key not in results]
+    failed: set[str] = set()
     finished = set(results) | {  # dependencies that finished earlier, outside this plan
         job.needs for job in pending if job.needs and (runs_dir / job.needs / RESULT_FILE).exists()
     }
@@ -138,6 +141,13 @@ def run_jobs(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
     ) as pool:
         while waiting or in_flight:
+            for job in [job for job in waiting if job.needs in failed]:
+                waiting.remove(job)
+                failed.add(job.key)
+                results[job.key] = _failure(
+                    job, f"needs run {by_key[job.needs].label!r}, which failed"
+                )
+                bar.update(100.0 * job.cost / total_cost)
             ready = [
                 job
                 for job in waiting
@@ -149,6 +159,8 @@ def run_jobs(
                 future = pool.submit(_run_one, execute, job, runs_dir / job.key, model_dir)
                 in_flight[future] = job
             if not in_flight:
+                if not waiting:
+                    break
                 raise RuntimeError("no job can start: a dependency is missing from the plan")
             bar.set_postfix_str(", ".join(job.label for job in in_flight.values()), refresh=True)
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -156,14 +168,29 @@ def run_jobs(
                 job = in_flight.pop(future)
                 try:
                     results[job.key] = future.result()
-                except JobFailed:
-                    bar.close()
-                    pool.shutdown(cancel_futures=True)
-                    raise
-                finished.add(job.key)
+                    finished.add(job.key)
+                except JobFailed as error:
+                    failed.add(job.key)
+                    results[job.key] = _failure(job, error.reason, error.log)
+                    bar.write(f"run {job.label!r} failed: {error.reason} (log: {error.log})")
                 bar.update(100.0 * job.cost / total_cost)
     bar.close()
     return results
+
+
+def _failure(job: Job, reason: str, log: Path | None = None) -> dict:
+    """The record of a job that did not finish, in place of its result payload."""
+    return {
+        "key": job.key,
+        "kind": job.kind,
+        "label": job.label,
+        "flags": list(job.flags),
+        "needs": job.needs,
+        "info": job.info,
+        "failed": reason,
+        "log": str(log) if log else None,
+        "result": None,
+    }
 
 
 def _init_worker(threads: int) -> None:
@@ -192,8 +219,9 @@ def _run_one(
             traceback.print_exc()
             result = None
     if result is None:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise JobFailed(f"run {job.label!r} failed (log: {log_path}):\n{tail}")
+        lines = log_path.read_text().splitlines(keepends=True)
+        reason = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+        raise JobFailed(job.label, reason, log_path, "".join(lines[-15:]))
     payload = {
         "key": job.key,
         "kind": job.kind,
