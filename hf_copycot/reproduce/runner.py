@@ -73,6 +73,18 @@ class Job:
         """The arguments as a command line, for people (results.json, the report)."""
         return tuple(to_argv(*self.args))
 
+    def record(self, **outcome) -> dict:
+        """What results.json keeps of the job: which run it is, then `outcome`."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "label": self.label,
+            "flags": list(self.flags),
+            "needs": self.needs,
+            "info": self.info,
+            **outcome,
+        }
+
 
 def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
     """Drop repeated jobs (studies share runs), keeping the first label."""
@@ -180,17 +192,7 @@ def run_jobs(
 
 def _failure(job: Job, reason: str, log: Path | None = None) -> dict:
     """The record of a job that did not finish, in place of its result payload."""
-    return {
-        "key": job.key,
-        "kind": job.kind,
-        "label": job.label,
-        "flags": list(job.flags),
-        "needs": job.needs,
-        "info": job.info,
-        "failed": reason,
-        "log": str(log) if log else None,
-        "result": None,
-    }
+    return job.record(failed=reason, log=str(log) if log else None, result=None)
 
 
 def _init_worker(threads: int) -> None:
@@ -222,16 +224,7 @@ def _run_one(
         lines = log_path.read_text().splitlines(keepends=True)
         reason = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
         raise JobFailed(job.label, reason, log_path, "".join(lines[-15:]))
-    payload = {
-        "key": job.key,
-        "kind": job.kind,
-        "label": job.label,
-        "flags": list(job.flags),
-        "needs": job.needs,
-        "info": job.info,
-        "seconds": round(time.perf_counter() - started, 2),
-        "result": result,
-    }
+    payload = job.record(seconds=round(time.perf_counter() - started, 2), result=result)
     write_json(job_dir / RESULT_FILE, payload)
     return payload
 
