@@ -19,10 +19,15 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DistributedType
 from torch.utils.data import DataLoader
-from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    HfArgumentParser,
+    LogitsProcessor,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from hf_copycot import flags, tasks
-from hf_copycot.collation import targets_of
+from hf_copycot.collation import completions_of, forced_tokens
 from hf_copycot.data import DataArguments, check_lengths, check_task, eval_rows
 from hf_copycot.distributed import make_accelerator
 from hf_copycot.errors import CopycotError
@@ -42,12 +47,15 @@ def generate_batch(
     max_new_tokens: int | list[int],
     batch_size: int = 64,
     synced_gpus: bool = False,
+    forced: list[dict[int, int]] | None = None,
 ) -> list[str]:
     """Greedy continuations of `prompts` (text after the prompt, cut before the first EOS).
 
     `max_new_tokens` may be one budget per prompt. Prompts are processed in batches of similar
     token length, left-padded, and returned in the input order. `synced_gpus` keeps FSDP ranks
-    stepping together until all have finished.
+    stepping together until all have finished. `forced` (per prompt, {offset: token id}) feeds
+    given input at those places after the prompt (a streamed task); the model picks every other
+    token.
     """
     budgets = (
         [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
@@ -60,6 +68,9 @@ def generate_batch(
         inputs = tokenizer(
             [prompts[i] for i in rows], padding=True, padding_side="left", return_tensors="pt"
         ).to(model.device)
+        feed = None
+        if forced is not None and any(forced[i] for i in rows):
+            feed = [FeedGivenTokens([forced[i] for i in rows], inputs.input_ids.shape[1])]
         outputs = model.generate(
             **inputs,
             max_new_tokens=max(budgets[i] for i in rows),
@@ -68,11 +79,32 @@ def generate_batch(
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             synced_gpus=synced_gpus,
+            logits_processor=feed,
         )
         new_tokens = outputs[:, inputs.input_ids.shape[1] :].tolist()
         for row, i in enumerate(rows):
             texts[i] = decode_until_eos(tokenizer, new_tokens[row][: budgets[i]])
     return texts
+
+
+class FeedGivenTokens(LogitsProcessor):
+    """Make greedy decoding pick each row's given token at its offsets after the prompt.
+
+    The model still runs on every position (its state and cache see the input as if it had been
+    part of the prompt), but at a given offset its choice is replaced by the input.
+    """
+
+    def __init__(self, forced: list[dict[int, int]], prompt_width: int):
+        self.forced, self.prompt_width = forced, prompt_width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        offset = input_ids.shape[1] - self.prompt_width
+        for row, given in enumerate(self.forced):
+            token = given.get(offset)
+            if token is not None:
+                scores[row].fill_(-float("inf"))
+                scores[row, token] = 0.0
+        return scores
 
 
 def decode_until_eos(tokenizer: PreTrainedTokenizerBase, token_ids: list[int]) -> str:
@@ -109,8 +141,11 @@ def evaluate_split(
     unwrapped = accelerator.unwrap_model(model)
     was_training = unwrapped.training
     unwrapped.eval()
-    targets = targets_of(rows, use_cot)
+    completions = completions_of(rows, use_cot)
+    targets = ["".join(text for text, _ in segments) for segments in completions]
     budgets = [len(ids) + 1 for ids in tokenizer(targets, add_special_tokens=False).input_ids]
+    streamed = any(given for segments in completions for _, given in segments)
+    forced = [forced_tokens(tokenizer, segments) for segments in completions] if streamed else None
     synced = accelerator.distributed_type == DistributedType.FSDP
     pairs: list[tuple[int, str]] = []
     for indices in dataloader:
@@ -121,6 +156,7 @@ def evaluate_split(
             max_new_tokens=[budgets[i] for i in indices],
             batch_size=len(indices),
             synced_gpus=synced,
+            forced=None if forced is None else [forced[i] for i in indices],
         )
         pairs += accelerator.gather_for_metrics(
             list(zip(indices, texts, strict=True)), use_gather_object=True

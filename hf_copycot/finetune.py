@@ -45,6 +45,7 @@ from hf_copycot.collation import (
     IGNORE_INDEX,
     LengthGroupedEpochSampler,
     completion_collator,
+    completions_of,
     targets_of,
     tokenize_completions,
 )
@@ -299,7 +300,9 @@ def train_dataloader(
     task_data: TaskData, tokenizer, use_cot: bool, args: TrainingArguments, num_processes: int
 ) -> DataLoader:
     def featurize(rows: dict[str, list]) -> list[dict]:
-        encoded = tokenize_completions(tokenizer, list(rows["prompt"]), targets_of(rows, use_cot))
+        encoded = tokenize_completions(
+            tokenizer, list(rows["prompt"]), completions_of(rows, use_cot)
+        )
         return [
             {"input_ids": ids, "labels": labels}
             for ids, labels in zip(encoded["input_ids"], encoded["labels"], strict=True)

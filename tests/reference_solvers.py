@@ -174,5 +174,18 @@ def check_row(row: dict, params: dict | None = None) -> None:
         dp = local_dp_paths(xs, m) if len(xs) <= 9 else local_dp_forward(xs, m)
         assert cot == " ".join(map(str, dp)) + "|"
         assert answer == str(dp[-1])
+    elif task == "stream_dp":
+        match = re.fullmatch(r"m=(\d+):", prompt)
+        assert match, f"bad stream_dp prompt {prompt!r}"
+        m = int(match[1])
+        assert m == row["m"] >= 1 and cot.endswith("|")
+        pairs = [step.split(":") for step in cot[:-1].split(" ")]
+        xs = [int(x) for x, _ in pairs]
+        assert xs == row["values"] and len(xs) == row["length"] and set(xs) <= set(range(10))
+        states: dict[int, int] = {}  # 1-based, as in d_i = (x_i + d_(i-m)) mod 10
+        for i, x in enumerate(xs, start=1):
+            states[i] = (x + states.get(i - m, 0)) % 10
+        assert [d for _, d in pairs] == [str(states[i]) for i in range(1, len(xs) + 1)]
+        assert answer == str(states[len(xs)])
     else:
         raise AssertionError(f"unknown task {task!r}")

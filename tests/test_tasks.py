@@ -257,6 +257,9 @@ def test_integer_text_matches_str(values):
         ({"task": "phonebook", "min_length": 2}, "at least 3 entries"),
         ({"task": "ed", "max_alphabet": 27}, "max_alphabet <= 26"),
         ({"task": "local_dp", "m": 0}, "m must be >= 1"),
+        ({"task": "stream_dp", "m": 0}, "m must be >= 1"),
+        ({"task": "stream_dp", "m_choices": []}, "m_choices must be a non-empty list"),
+        ({"task": "stream_dp", "m_choices": [1, 0]}, "m_choices entry must be >= 1"),
         ({"task": "lis", "min_value": 5, "max_value": 1}, "min_value 5 is larger than max_value 1"),
     ],
 )
@@ -289,6 +292,8 @@ def test_split_tables_cover_every_task_and_size():
         ("local_dp", {"global_fraction": 1.0}),
         ("local_dp", {"min_value": 0, "max_value": 0}),
         ("copy", {"alphabet": "01"}),
+        ("stream_dp", {"m": 3}),
+        ("stream_dp", {"m_choices": [1, 30]}),
     ],
 )
 def test_non_default_parameters_still_give_correct_rows(task, params):

@@ -36,8 +36,8 @@ _CITATION = """\
 """
 
 _DESCRIPTION = """\
-Scores chain-of-thought dynamic programming (the `lis`, `ed` and `local_dp` configs of the copy-cot
-dataset, after Feng et al. 2023 and Ren et al. 2024) on what a model generates: the generation
+Scores chain-of-thought dynamic programming (the `lis`, `ed`, `local_dp` and `stream_dp` configs of
+the copy-cot dataset, after Feng et al. 2023 and Ren et al. 2024) on what a model generates: the generation
 `d1 d2 ... dn|answer` (rows of the DP table joined by "," for edit distance) is parsed, the final
 answer is compared with the reference, and every intermediate DP value is checked against the DP
 recomputed from the prompt. A generation is cut at its first end marker before scoring; one that
@@ -51,8 +51,9 @@ Args:
     references (`list` of `str`): the expected final answer (the dataset's `answer`, e.g. "3").
     prompts (`list` of `str`, optional): the prompts (the dataset's `prompt`), needed to check the
         steps: "3 1 4 1 5|" (lis), "abc|abd|" (ed), "m=2:3 1 4 1 5|" (local_dp). Without them only
-        the answer is scored and the step scores are `None`.
-    task (`str`): "lis", "ed" or "local_dp". Defaults to "lis".
+        the answer is scored and the step scores are `None`. For stream_dp, whose inputs come
+        inside the generation ("3:3 1:1 4:7|7"), the problem as "m=2:3 1 4|".
+    task (`str`): "lis", "ed", "local_dp" or "stream_dp". Defaults to "lis".
     cot (`bool`): whether the generation carries the chain of thought. Defaults to `True`.
     lengths (`list` of `int`, optional): the size to group by (the dataset's `length` column);
         defaults to the size read off each prompt (sequence length, or `len(a)` for ed).
@@ -101,6 +102,14 @@ Examples:
     ... )
     >>> results["answer_accuracy"], results["step_accuracy"]
     (0.5, None)
+
+    A streamed DP, d_i = (x_i + d_(i-m)) mod 10, its inputs fed inside the generation:
+    >>> results = dp_cot_accuracy.compute(
+    ...     predictions=["3:3 1:1 4:7|7", "3:3 1:1 4:6|6"], references=["7", "7"],
+    ...     prompts=["m=2:3 1 4|"] * 2, task="stream_dp",
+    ... )
+    >>> results["answer_accuracy"], round(results["step_accuracy"], 4)
+    (0.5, 0.8333)
 """
 
 # >>> shared helpers: stamped by `make metrics` from eval/shared_helpers.py (edit it there, not
@@ -230,12 +239,14 @@ class TextInputsChecked:
 
 # <<< shared helpers
 
-TASKS = ("lis", "ed", "local_dp")
+TASKS = ("lis", "ed", "local_dp", "stream_dp")
 PROMPT_FORMATS = {
     "lis": '"x1 x2 ... xn|" (integers joined by spaces, then "|")',
     "ed": '"a|b|" (two non-empty strings, each followed by "|")',
     "local_dp": '"m=M:x1 x2 ... xn|" (M >= 1, integers joined by spaces, then "|")',
+    "stream_dp": '"m=M:x1 x2 ... xn|" (M >= 1, digits joined by spaces, then "|")',
 }
+STREAM_MODULUS = 10
 _INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also accept other scripts
 _LOCAL_DP_PROMPT = re.compile(r"m=([0-9]+):(.*)\|\s*", re.DOTALL)
 
@@ -290,6 +301,14 @@ def local_dp_steps(values: Sequence[int], m: int) -> list[int]:
     return steps
 
 
+def stream_dp_steps(values: Sequence[int], m: int) -> list[int]:
+    """d_i = (x_i + d_(i-m)) mod 10, with d_j = 0 for j <= 0."""
+    steps: list[int] = []
+    for i, value in enumerate(values):
+        steps.append((value + (steps[i - m] if i >= m else 0)) % STREAM_MODULUS)
+    return steps
+
+
 def solve_prompt(task: str, prompt: str) -> tuple[list[list[int]], str, int] | None:
     """(expected cot rows, expected answer, size) recomputed from a prompt; None if it won't parse."""
     if task == "ed":
@@ -309,21 +328,29 @@ def solve_prompt(task: str, prompt: str) -> tuple[list[list[int]], str, int] | N
     values = _integers(match.group(2)) if match else None
     if values is None or int(match.group(1)) < 1:
         return None
-    steps = local_dp_steps(values, int(match.group(1)))
+    solver = stream_dp_steps if task == "stream_dp" else local_dp_steps
+    steps = solver(values, int(match.group(1)))
     return [steps], str(steps[-1]), len(values)
 
 
-def parse_generation(generation: str, cot: bool) -> tuple[list[list[str]], str | None, bool]:
+def parse_generation(
+    generation: str, cot: bool, task: str = "lis"
+) -> tuple[list[list[str]], str | None, bool]:
     """(cot rows of tokens, answer or None, parsed) read off a generation already cut at its end.
 
     Tokens stay strings so that "02" does not pass for 2; `parsed` says the whole generation has the
-    expected shape, whether or not its values are right.
+    expected shape, whether or not its values are right. A `stream_dp` generation carries its
+    inputs: `x1:d1 x2:d2 ...|answer` with chain of thought, `x1 x2 ...|answer` without.
     """
+    if task == "stream_dp" and not cot:
+        generation = generation.rpartition("|")[2]
     if not cot:
         answer = generation.strip()
         ok = bool(_INTEGER.fullmatch(answer))
         return [], answer if ok else None, ok
     chain, bar, answer = generation.partition("|")
+    if task == "stream_dp":  # keep the state after each "input:"
+        chain = " ".join(step.partition(":")[2] or "?" for step in chain.split())
     rows = [row.split() for row in chain.split(",")]
     answer = answer.strip()
     answer_ok = bool(bar) and bool(_INTEGER.fullmatch(answer))
@@ -377,7 +404,7 @@ def score_chains(
     answer, parsed, steps, chain, exact = [], [], [], [], []
     for i, (prediction, reference) in enumerate(zip(predictions, references, strict=True)):
         rows, generated_answer, ok = parse_generation(
-            cut_at_end_marker(prediction, end_markers), cot
+            cut_at_end_marker(prediction, end_markers), cot, task
         )
         answer.append(generated_answer == reference.strip())
         parsed.append(ok)

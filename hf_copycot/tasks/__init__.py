@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import copy, ed, lis, local_dp, phonebook, prefix_ngram, suffix_ngram
+from hf_copycot.tasks import (
+    copy,
+    ed,
+    lis,
+    local_dp,
+    phonebook,
+    prefix_ngram,
+    stream_dp,
+    suffix_ngram,
+)
 from hf_copycot.tasks._spec import SHARED_COLUMNS as _SHARED_TYPES
 from hf_copycot.tasks._spec import (
     SIZES,
@@ -58,6 +67,7 @@ SPECS: dict[str, TaskSpec] = {
         lis.SPEC,
         ed.SPEC,
         local_dp.SPEC,
+        stream_dp.SPEC,
     )
 }
 

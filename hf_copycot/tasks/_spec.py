@@ -32,6 +32,9 @@ Checker = Callable[[dict[str, Any], int, int], None]
 # metric_inputs(task, rows, use_cot) -> the metric's compute() arguments beyond predictions and
 # references (rows are columns: prompt, cot, answer, length, ...)
 MetricInputs = Callable[[str, Mapping[str, Sequence], bool], dict[str, Any]]
+# completion(row, use_cot) -> the text after the prompt as (text, given) segments, in order;
+# `given` text is input the model reads there (a stream), not text it writes
+Completion = Callable[[Mapping[str, Any], bool], list[tuple[str, bool]]]
 # typed_prompt(text, seed) -> (prompt, expected continuation, note); raises ValueError
 TypedPrompt = Callable[[str, int], tuple[str, str, str]]
 # row -> a string shown with it (one generated row as a dict of str)
@@ -82,6 +85,10 @@ class TaskSpec:
     metric_inputs: MetricInputs  # how rows become the metric's arguments
     check: Checker = field(default=lambda params, lo, hi: None)
     arena: ArenaSpec | None = None  # None: the arena does not offer the task
+    # None: the model writes all of `cot + answer` (or `answer`). A function: the completion
+    # interleaves given input with what the model writes (tasks/stream_dp.py); fine-tuning puts
+    # no loss on given text and evaluation feeds it in place while the model generates the rest.
+    completion: Completion | None = None
 
 
 def lengths_table(
