@@ -8,9 +8,11 @@ subclass with no new parameters or buffers, whose training and prompt forward ru
 - "chunked": a pure-PyTorch chunked scan, for other devices (GPUs without mamba-ssm, MPS),
 - "reference": transformers' own forward, unpatched.
 
-The model stays a plain MambaForCausalLM: state dict, config and `save_pretrained` output are
-unchanged. Single-token decoding with a cache always runs transformers' own recurrent step, so
-`generate` uses the same code as before for every new token.
+One-token decoding with a cache (every step of `generate` after the prompt) runs, on the numba
+path, a fused step that updates transformers' cache tensors in place (`hf_copycot.ssm.numba_decode`):
+all layers in one kernel call, through `FastMambaModel`, the backbone's class swapped in the same
+way; on the other paths transformers' own recurrent step. The model stays a plain
+MambaForCausalLM: state dict, config and `save_pretrained` output are unchanged.
 
 The patch relies on transformers' internals (the mixer's cache keyword, the cache's conv and
 recurrent state API), which change between releases (5.24 renamed `cache_params` to `cache`). So
@@ -90,11 +92,14 @@ class FastMambaMixer(MambaMixer):
 
     copycot_scan is "auto", "cuda", "numba" or "chunked"; the path is resolved per call from the
     input's device (`path_for`), so a model patched on CPU and then moved to a GPU (what the model
-    factory does) uses the GPU's path. Decoding steps with a cache go to transformers'
-    MambaMixer.forward unchanged, as does the "cuda" path (transformers' forward calls mamba-ssm).
+    factory does) uses the GPU's path. One-token decoding steps on the numba path take the fused
+    step of `hf_copycot.ssm.numba_decode` (unless copycot_fused_decode is False); other decoding
+    steps go to transformers' MambaMixer.forward unchanged, as does the "cuda" path
+    (transformers' forward calls mamba-ssm).
     """
 
     copycot_scan: str = "auto"
+    copycot_fused_decode: bool = True
 
     def forward(self, hidden_states, cache=None, attention_mask=None, **kwargs):
         if cache is None:
@@ -149,7 +154,8 @@ class FastMambaMixer(MambaMixer):
 
     def _numba_decodes(self, hidden_states: torch.Tensor) -> bool:
         return (
-            hidden_states.dtype == torch.float32
+            self.copycot_fused_decode
+            and hidden_states.dtype == torch.float32
             and path_for(self.copycot_scan, hidden_states.device)[0] == "numba"
         )
 
@@ -357,13 +363,20 @@ def resolve_scan(scan: str, device: torch.device) -> tuple[str, str]:
     return path_for(scan, device)
 
 
-def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
+def enable_fast_mamba(
+    model: torch.nn.Module, scan: str = "auto", *, fused_decode: bool = True
+) -> str:
     """Route every Mamba mixer of `model` through `scan`; returns the path in use.
 
     "auto" picks mamba-ssm's kernels when they import and the model is on CUDA, our CPU kernels on
     CPU, the chunked PyTorch scan elsewhere, resolved again at each forward from the input's device
     (so the model may move after this call). Idempotent. "reference" restores transformers' own
     forward. The choice is logged once (and again if a move changes it).
+
+    On the numba path, one-token decoding steps run fused (`hf_copycot.ssm.numba_decode`: all
+    layers in one kernel call where the model is small enough, else one per mixer);
+    fused_decode=False keeps transformers' step for them (to compare, or to rule the fused step
+    out when debugging).
     """
     mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
     if not mixers:
@@ -384,15 +397,18 @@ def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
             del backbone._forward_hooks[key]
         if scan != "reference":
             backbone.register_forward_hook(_check_cache_filled)
+    fused = fused_decode and scan != "reference"
     for backbone in (m for m in model.modules() if type(m) in (MambaModel, FastMambaModel)):
-        backbone.__class__ = MambaModel if scan == "reference" else FastMambaModel
+        backbone.__class__ = FastMambaModel if fused else MambaModel
     for mixer in mixers:
         if scan == "reference":
             mixer.__class__ = MambaMixer
             mixer.__dict__.pop("copycot_scan", None)
+            mixer.__dict__.pop("copycot_fused_decode", None)
         else:
             mixer.__class__ = FastMambaMixer
             mixer.copycot_scan = scan
+            mixer.copycot_fused_decode = fused_decode
     _log_once(logging.INFO, _choice_message(choice, _model_device(mixers), why))
     return choice
 
