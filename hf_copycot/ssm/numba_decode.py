@@ -42,19 +42,40 @@ MAX_PACK_BYTES = 256 * 2**20
 
 
 @_kernel(inline="always", fastmath=FASTMATH)
+def _matvec_t(x, wt, out):
+    """out = x @ wt for wt (I, O): axpys along contiguous rows of wt, four inputs at a time (a
+    quarter of the loads and stores of `out` that one at a time would cost), vectorised along O."""
+    n_in, n_out = wt.shape
+    for o in range(n_out):
+        out[o] = _ZERO
+    full = n_in - n_in % 4
+    for i in range(0, full, 4):
+        x0 = x[i]
+        x1 = x[i + 1]
+        x2 = x[i + 2]
+        x3 = x[i + 3]
+        for o in range(n_out):
+            out[o] += (x0 * wt[i, o] + x1 * wt[i + 1, o]) + (x2 * wt[i + 2, o] + x3 * wt[i + 3, o])
+    for i in range(full, n_in):
+        xi = x[i]
+        for o in range(n_out):
+            out[o] += xi * wt[i, o]
+
+
+@_kernel(inline="always", fastmath=FASTMATH)
 def _mixer_row(
-    xz, m, conv_w, conv_b, xp_wt, dt_wt, dt_b, a, d_skip, conv_state, ssm_state, u, x_dbl, dt, y
+    xz, m, conv_w, conv_b, xp_wt, dt_wt, dt_b, a, d_skip, conv_state, ssm_state, u, x_dbl, dt, hc, y
 ):
     """One row of a mixer's step: xz (2D,) = [x | z] -> y (D,); states (D, K), (D, N) in place.
 
     m is the row's padding mask (1 or 0), applied to the conv output as transformers does.
-    Scratch: u (D,), x_dbl (R + 2N,), dt (D,).
+    Scratch: u (D,), x_dbl (R + 2N,), dt (D,), hc (D, N). Loops are split so that each either
+    vectorises (contiguous, no reduction) or is short.
     """
     dim, width = conv_state.shape
     rank = dt_wt.shape[0]
     n_state = a.shape[1]
-    n_dbl = x_dbl.shape[0]
-    for d in range(dim):  # conv window: shift left, append x, dot with the kernel, silu
+    for d in range(dim):  # conv window: shift left, append x, dot with the kernel
         acc = conv_b[d]
         for i in range(width - 1):
             v = conv_state[d, i + 1]
@@ -62,32 +83,29 @@ def _mixer_row(
             acc += conv_w[d, i] * v
         x = xz[d]
         conv_state[d, width - 1] = x
-        acc += conv_w[d, width - 1] * x
-        u[d] = acc / (_ONE + _exp(-acc)) * m
-    for o in range(n_dbl):  # x_dbl = x_proj(u) = [dt_low | B | C]
-        x_dbl[o] = _ZERO
+        u[d] = acc + conv_w[d, width - 1] * x
     for d in range(dim):
-        ud = u[d]
-        for o in range(n_dbl):
-            x_dbl[o] += ud * xp_wt[d, o]
-    for d in range(dim):  # dt = softplus(dt_proj(dt_low) + bias)
-        dt[d] = _ZERO
-    for r in range(rank):
-        low = x_dbl[r]
-        for d in range(dim):
-            dt[d] += low * dt_wt[r, d]
+        v = u[d]
+        u[d] = v / (_ONE + _exp(-v)) * m
+    _matvec_t(u, xp_wt, x_dbl)  # x_dbl = x_proj(u) = [dt_low | B | C]
+    _matvec_t(x_dbl[:rank], dt_wt, dt)  # dt = softplus(dt_proj(dt_low) + bias)
     for d in range(dim):
         dt[d], _ = _softplus_sigmoid(dt[d] + dt_b[d])
-    for d in range(dim):  # h = exp(dt A) h + dt u B; y = (C . h + D u) silu(z)
+    for d in range(dim):  # h = exp(dt A) h + dt u B, hc = h C (vectorised over n)
         dd = dt[d]
         du = dd * u[d]
-        for n in range(n_state):  # no reduction in this loop, so it vectorises over n
-            ssm_state[d, n] = _exp(dd * a[d, n]) * ssm_state[d, n] + du * x_dbl[rank + n]
-        acc = _ZERO
         for n in range(n_state):
-            acc += ssm_state[d, n] * x_dbl[rank + n_state + n]
+            h = _exp(dd * a[d, n]) * ssm_state[d, n] + du * x_dbl[rank + n]
+            ssm_state[d, n] = h
+            hc[d, n] = h * x_dbl[rank + n_state + n]
+    for d in range(dim):  # y = (sum_n hc + D u) silu(z); sums run across channels, no chain
+        y[d] = d_skip[d] * u[d]
+    for n in range(n_state):
+        for d in range(dim):
+            y[d] += hc[d, n]
+    for d in range(dim):
         z = xz[dim + d]
-        y[d] = (acc + d_skip[d] * u[d]) * (z / (_ONE + _exp(-z)))
+        y[d] *= z / (_ONE + _exp(-z))
 
 
 @_kernel(nogil=True, fastmath=FASTMATH)
@@ -99,10 +117,11 @@ def mixer_step(
     u = np.empty(dim, np.float32)
     x_dbl = np.empty(xp_wt.shape[1], np.float32)
     dt = np.empty(dim, np.float32)
+    hc = np.empty(a.shape, np.float32)
     for b in range(lo, hi):
         _mixer_row(
             xz[b], mask[b], conv_w, conv_b, xp_wt, dt_wt, dt_b, a, d_skip,
-            conv_state[b], ssm_state[b], u, x_dbl, dt, y[b],
+            conv_state[b], ssm_state[b], u, x_dbl, dt, hc, y[b],
         )  # fmt: skip
 
 
@@ -120,13 +139,8 @@ def _rms_norm(x, weight, eps, out):
 
 @_kernel(inline="always", fastmath=FASTMATH)
 def _affine(x, wt, bias, out):
-    """out = x @ wt + bias for wt (I, O): an axpy per input, vectorised along O."""
-    for o in range(out.shape[0]):
-        out[o] = _ZERO
-    for i in range(x.shape[0]):
-        xi = x[i]
-        for o in range(out.shape[0]):
-            out[o] += xi * wt[i, o]
+    """out = x @ wt + bias for wt (I, O)."""
+    _matvec_t(x, wt, out)
     for o in range(out.shape[0]):
         out[o] += bias[o]
 
@@ -171,6 +185,7 @@ def backbone_step(
     u = np.empty(dim, np.float32)
     x_dbl = np.empty(xp_wt.shape[2], np.float32)
     dt = np.empty(dim, np.float32)
+    hc = np.empty(a.shape[1:], np.float32)
     y = np.empty(dim, np.float32)
     for b in range(lo, hi):
         m = mask[b]
@@ -184,7 +199,7 @@ def backbone_step(
             _mixer_row(
                 xz, m, conv_w[layer], conv_b[layer], xp_wt[layer], dt_wt[layer], dt_b[layer],
                 a[layer], d_skip[layer], conv_states[layer][b], ssm_states[layer][b],
-                u, x_dbl, dt, y,
+                u, x_dbl, dt, hc, y,
             )  # fmt: skip
             _affine(y, out_wt[layer], out_b[layer], mixed)
             for i in range(n_hidden):
