@@ -27,7 +27,6 @@ import functools
 import importlib.util
 import inspect
 import logging
-import weakref
 
 import torch
 import transformers
@@ -52,6 +51,10 @@ _logged: set[str] = set()
 CACHE_KEYWORD = (
     "cache" if "cache" in inspect.signature(MambaMixer.forward).parameters else "cache_params"
 )
+
+
+# Set on a fused step's output: every layer's states were in its cache (see `_check_cache_filled`).
+_CHECKED = "_copycot_cache_checked"
 
 
 class MambaCacheError(RuntimeError):
@@ -124,11 +127,11 @@ class FastMambaMixer(MambaMixer):
         return self._fast_forward(hidden_states, cache, attention_mask, path)
 
     def _fused_step(self, hidden_states, cache, attention_mask) -> torch.Tensor | None:
-        """One decoding token through `numba_decode.mixer_step`; None where it does not apply.
+        """One decoding token through `numba_decode.mixer_decode`; None where it does not apply.
 
         It applies on the numba path, with grad off (the kernel records no autograd graph), to
-        one token of float32 on a cache holding contiguous float32 states, as transformers' step
-        would take it (not recording past states for a later crop).
+        one float32 token on a cache holding this layer's states, as transformers' step would
+        take it (not recording past states for a later crop).
         """
         batch, seq_len, _ = hidden_states.shape
         if seq_len != 1 or torch.is_grad_enabled() or not self._numba_decodes(hidden_states):
@@ -142,15 +145,8 @@ class FastMambaMixer(MambaMixer):
             return None
         from .ssm import numba_decode
 
-        states = (conv_state, ssm_state)
-        if not numba_decode.float32_on_cpu([*states, *numba_decode._mixer_params(self)]) or not all(
-            s.is_contiguous() for s in states
-        ):
-            return None
-        hidden = hidden_states[:, 0] * mask[:, None]
-        xz = self.in_proj(hidden).contiguous()
-        y = numba_decode.mixer_decode(self, xz, mask, conv_state, ssm_state)
-        return self.out_proj(y.unsqueeze(1))
+        out = numba_decode.mixer_decode(self, hidden_states[:, 0], mask, conv_state, ssm_state)
+        return None if out is None else out.unsqueeze(1)
 
     def _numba_decodes(self, hidden_states: torch.Tensor) -> bool:
         return (
@@ -230,16 +226,8 @@ class FastMambaModel(MambaModel):
         if cache is not None and plain and not torch.is_grad_enabled():
             hidden = self._fused_step(input_ids, inputs_embeds, cache, attention_mask)
         if hidden is None:
-            return super().forward(
-                input_ids=input_ids,
-                inputs_embeds=inputs_embeds,
-                cache=cache,
-                use_cache=use_cache,
-                output_hidden_states=output_hidden_states,
-                return_dict=return_dict,
-                attention_mask=attention_mask,
-                **kwargs,
-            )
+            args = (input_ids, inputs_embeds, cache, use_cache, output_hidden_states, return_dict)
+            return super().forward(*args, attention_mask=attention_mask, **kwargs)
         # what MambaModel.forward returns, without hidden states
         if use_cache is None:
             use_cache = self.config.use_cache if not self.training else False
@@ -250,7 +238,7 @@ class FastMambaModel(MambaModel):
         output = MambaOutput(last_hidden_state=hidden, cache=cache if use_cache else None)
         # The fused step ran only with every layer's states in the cache, so `_check_cache_filled`
         # need not look again (as many cache lookups as the step's own check).
-        self.__dict__["_copycot_checked"] = weakref.ref(output)
+        setattr(output, _CHECKED, True)
         return output
 
     def _fused_step(self, input_ids, inputs_embeds, cache, attention_mask):
@@ -295,8 +283,7 @@ def _check_cache_filled(backbone: MambaModel, args, output) -> None:
     whole sequence at every token (right tokens, quadratic time) while a hand-written loop that
     feeds one token at a time gets wrong ones.
     """
-    checked = backbone.__dict__.get("_copycot_checked")
-    if checked is not None and checked() is output:
+    if getattr(output, _CHECKED, False):
         return
     cache = output_cache(output)
     if cache is None:

@@ -36,7 +36,7 @@ CONFIGS = [
 
 @pytest.fixture
 def calls(monkeypatch) -> dict[str, int]:
-    """How many steps each fused level took (the backbone's counts only when it did not decline)."""
+    """How many steps each fused level took (a level that declined, returning None, not counted)."""
     counts = {"backbone": 0, "mixer": 0}
     backbone_decode, mixer_decode = numba_decode.backbone_decode, numba_decode.mixer_decode
 
@@ -46,8 +46,9 @@ def calls(monkeypatch) -> dict[str, int]:
         return out
 
     def mixer(*args):
-        counts["mixer"] += 1
-        return mixer_decode(*args)
+        out = mixer_decode(*args)
+        counts["mixer"] += out is not None
+        return out
 
     monkeypatch.setattr(numba_decode, "backbone_decode", backbone)
     monkeypatch.setattr(numba_decode, "mixer_decode", mixer)
@@ -264,3 +265,16 @@ def test_the_cache_check_still_runs_after_a_fused_step(monkeypatch):
         monkeypatch.setattr(mamba_scan.FastMambaMixer, "_fast_forward", forgets_the_cache)
         with pytest.raises(mamba_scan.MambaCacheError, match="left the generation cache empty"):
             model(ids, use_cache=True)
+
+
+def test_fused_decode_off_keeps_transformers_step_after_our_prompt(calls):
+    reference, ours = _pair(layers=2)
+    assert enable_fast_mamba(ours, "numba", fused_decode=False) == "numba"
+    assert type(ours.backbone) is MambaModel
+    ids, mask = _padded_batch(batch=2, length=7, pads=(0, 3))
+    _assert_same_generation(_generate(ours, ids, mask), _generate(reference, ids, mask))
+    assert calls == {"backbone": 0, "mixer": 0}
+    enable_fast_mamba(ours, "numba")
+    assert type(ours.backbone) is FastMambaModel
+    _assert_same_generation(_generate(ours, ids, mask), _generate(reference, ids, mask))
+    assert calls == {"backbone": 15, "mixer": 0}

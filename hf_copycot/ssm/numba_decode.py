@@ -236,7 +236,8 @@ def _mixer_params(mixer: torch.nn.Module) -> list[torch.Tensor]:
     return params if mixer.conv1d.bias is None else [*params, mixer.conv1d.bias]
 
 
-def float32_on_cpu(tensors) -> bool:
+def float32_on_cpu(tensors: list[torch.Tensor | None]) -> bool:
+    """What the kernels take (None entries, absent biases, pass)."""
     return all(t is None or (t.dtype == torch.float32 and t.device.type == "cpu") for t in tensors)
 
 
@@ -299,30 +300,30 @@ def mixer_pack(mixer: torch.nn.Module) -> _Pack:
 
 def mixer_decode(
     mixer: torch.nn.Module,
-    xz: torch.Tensor,
+    hidden: torch.Tensor,
     mask: torch.Tensor,
     conv_state: torch.Tensor,
     ssm_state: torch.Tensor,
-) -> torch.Tensor:
-    """One token through a mixer between in_proj and out_proj: xz (B, 2D) -> y (B, D).
+) -> torch.Tensor | None:
+    """One token through a mixer: its input (B, H) -> its output (B, H), torch's in_proj and
+    out_proj around `mixer_step`.
 
-    conv_state (B, D, K) and ssm_state (B, D, N) are updated in place; mask (B,) float32.
+    conv_state (B, D, K) and ssm_state (B, D, N) (the cache's tensors) are updated in place;
+    mask (B,) float32. None (nothing done) unless weights, input and states are float32 on the
+    CPU and the states contiguous.
     """
-    batch = xz.shape[0]
+    states = (conv_state, ssm_state)
+    if not float32_on_cpu([hidden, *states, *_mixer_params(mixer)]):
+        return None
+    if not (conv_state.is_contiguous() and ssm_state.is_contiguous()):
+        return None
+    batch = hidden.shape[0]
+    xz = mixer.in_proj(hidden * mask[:, None]).contiguous()
     y = torch.empty(batch, mixer.intermediate_size)
     work = mixer.intermediate_size * (3 * mixer.ssm_state_size + 2 * mixer.time_step_rank + 8)
-    run_rows(
-        mixer_step,
-        batch,
-        work,
-        _np(xz),
-        _np(mask),
-        *mixer_pack(mixer).arrays,
-        _np(conv_state),
-        _np(ssm_state),
-        _np(y),
-    )
-    return y
+    arrays = (*mixer_pack(mixer).arrays, _np(conv_state), _np(ssm_state), _np(y))
+    run_rows(mixer_step, batch, work, _np(xz), _np(mask), *arrays)
+    return mixer.out_proj(y)
 
 
 class BackbonePack(_Pack):
@@ -358,9 +359,7 @@ class BackbonePack(_Pack):
             3 * m.hidden_size * m.intermediate_size
             + m.intermediate_size * (3 * m.time_step_rank + 6 * m.ssm_state_size + 8)
         )
-        self.checked_cache = (
-            None  # weakref to the last cache the parameter objects were checked for
-        )
+        self.checked_cache = None  # weakref to the cache the parameter objects were checked for
 
     @staticmethod
     def fits(backbone: torch.nn.Module) -> bool:
@@ -392,13 +391,22 @@ def backbone_pack(backbone: torch.nn.Module, cache: object) -> BackbonePack | No
 
 
 class _StateViews:
-    """numpy views of a cache's per-layer state tensors, kept while the tensors are the same."""
+    """numpy views of a cache's per-layer state tensors, kept while the same tensors hold the
+    same memory (transformers updates them in place; a reorder or offload replaces them)."""
 
     def __init__(self, tensors: list[torch.Tensor]):
         self.tensors = tensors
+        self.pointers = list(map(torch.Tensor.data_ptr, tensors))
         half = len(tensors) // 2
         self.conv = tuple(_np(t) for t in tensors[:half])
         self.ssm = tuple(_np(t) for t in tensors[half:])
+
+    def still(self, tensors: list[torch.Tensor | None]) -> bool:
+        return (
+            len(tensors) == len(self.tensors)
+            and all(a is b for a, b in zip(tensors, self.tensors, strict=True))
+            and list(map(torch.Tensor.data_ptr, tensors)) == self.pointers
+        )
 
 
 _views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -413,7 +421,7 @@ def _state_views(pack: BackbonePack, cache, batch: int) -> _StateViews | None:
         tensors.append(cache.get_conv_state(idx))
     tensors += [cache.get_recurrent_state(idx) for idx in pack.layer_ids]
     views = _views.get(cache)
-    if views is not None and all(a is b for a, b in zip(tensors, views.tensors, strict=True)):
+    if views is not None and views.still(tensors):
         return views
     dim, width, n_state = pack.shapes
     half = len(tensors) // 2
