@@ -8,9 +8,11 @@ subclass with no new parameters or buffers, whose training and prompt forward ru
 - "chunked": a pure-PyTorch chunked scan, for other devices (GPUs without mamba-ssm, MPS),
 - "reference": transformers' own forward, unpatched.
 
-The model stays a plain MambaForCausalLM: state dict, config and `save_pretrained` output are
-unchanged. Single-token decoding with a cache always runs transformers' own recurrent step, so
-`generate` uses the same code as before for every new token.
+One-token decoding with a cache (every step of `generate` after the prompt) runs, on the numba
+path, a fused step that updates transformers' cache tensors in place (`hf_copycot.ssm.numba_decode`):
+all layers in one kernel call, through `FastMambaModel`, the backbone's class swapped in the same
+way; on the other paths transformers' own recurrent step. The model stays a plain
+MambaForCausalLM: state dict, config and `save_pretrained` output are unchanged.
 
 The patch relies on transformers' internals (the mixer's cache keyword, the cache's conv and
 recurrent state API), which change between releases (5.24 renamed `cache_params` to `cache`). So
@@ -33,6 +35,7 @@ from transformers.integrations.accelerate import force_accelerate_hooks
 from transformers.models.mamba.modeling_mamba import (
     MambaMixer,
     MambaModel,
+    MambaOutput,
     apply_mask_to_padding_states,
 )
 
@@ -48,6 +51,10 @@ _logged: set[str] = set()
 CACHE_KEYWORD = (
     "cache" if "cache" in inspect.signature(MambaMixer.forward).parameters else "cache_params"
 )
+
+
+# Set on a fused step's output: every layer's states were in its cache (see `_check_cache_filled`).
+_CHECKED = "_copycot_cache_checked"
 
 
 class MambaCacheError(RuntimeError):
@@ -88,11 +95,14 @@ class FastMambaMixer(MambaMixer):
 
     copycot_scan is "auto", "cuda", "numba" or "chunked"; the path is resolved per call from the
     input's device (`path_for`), so a model patched on CPU and then moved to a GPU (what the model
-    factory does) uses the GPU's path. Decoding steps with a cache go to transformers'
-    MambaMixer.forward unchanged, as does the "cuda" path (transformers' forward calls mamba-ssm).
+    factory does) uses the GPU's path. One-token decoding steps on the numba path take the fused
+    step of `hf_copycot.ssm.numba_decode` (unless copycot_fused_decode is False); other decoding
+    steps go to transformers' MambaMixer.forward unchanged, as does the "cuda" path
+    (transformers' forward calls mamba-ssm).
     """
 
     copycot_scan: str = "auto"
+    copycot_fused_decode: bool = True
 
     def forward(self, hidden_states, cache=None, attention_mask=None, **kwargs):
         if cache is None:
@@ -105,12 +115,45 @@ class FastMambaMixer(MambaMixer):
             or cache.get_recurrent_state(self.layer_idx) is not None
             or cache.is_recording_past(self.layer_idx)
         )
+        if decoding:
+            out = self._fused_step(hidden_states, cache, attention_mask)
+            if out is not None:
+                return out
         path = "decoding" if decoding else self._path(hidden_states.device)
         if path in ("decoding", "cuda"):
             return super().forward(
                 hidden_states, attention_mask=attention_mask, **{CACHE_KEYWORD: cache}, **kwargs
             )
         return self._fast_forward(hidden_states, cache, attention_mask, path)
+
+    def _fused_step(self, hidden_states, cache, attention_mask) -> torch.Tensor | None:
+        """One decoding token through `numba_decode.mixer_decode`; None where it does not apply.
+
+        It applies on the numba path, with grad off (the kernel records no autograd graph), to
+        one float32 token on a cache holding this layer's states, as transformers' step would
+        take it (not recording past states for a later crop).
+        """
+        batch, seq_len, _ = hidden_states.shape
+        if seq_len != 1 or torch.is_grad_enabled() or not self._numba_decodes(hidden_states):
+            return None
+        mask = _step_mask(attention_mask, batch)
+        conv_state = cache.get_conv_state(self.layer_idx)
+        ssm_state = cache.get_recurrent_state(self.layer_idx)
+        if mask is None or conv_state is None or ssm_state is None:
+            return None
+        if cache.is_recording_past(self.layer_idx):
+            return None
+        from .ssm import numba_decode
+
+        out = numba_decode.mixer_decode(self, hidden_states[:, 0], mask, conv_state, ssm_state)
+        return None if out is None else out.unsqueeze(1)
+
+    def _numba_decodes(self, hidden_states: torch.Tensor) -> bool:
+        return (
+            self.copycot_fused_decode
+            and hidden_states.dtype == torch.float32
+            and path_for(self.copycot_scan, hidden_states.device)[0] == "numba"
+        )
 
     def _path(self, device: torch.device) -> str:
         path, why = path_for(self.copycot_scan, device)
@@ -144,9 +187,84 @@ class FastMambaMixer(MambaMixer):
             attention_mask,
             return_last_state=cache is not None,
         )
-        if cache is not None:
-            cache.update_recurrent_state(last_state, self.layer_idx)
+        if cache is not None:  # contiguous: the cache allocates its state like the first one
+            cache.update_recurrent_state(last_state.contiguous(), self.layer_idx)
         return self.out_proj(y.to(dtype))
+
+
+def _step_mask(attention_mask: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    """A decoding step's padding mask as (B,) float32; None for a mask of another shape."""
+    if attention_mask is None:
+        return torch.ones(batch)
+    if attention_mask.shape != (batch, 1):
+        return None
+    return attention_mask.reshape(batch).to(device="cpu", dtype=torch.float32)
+
+
+class FastMambaModel(MambaModel):
+    """MambaModel whose one-token decoding steps run all layers in one numba call.
+
+    Where it applies (the mixers on the numba path, grad off, one token, float32 weights and
+    cache, model small enough to pack: `numba_decode.backbone_decode`), a step costs one kernel
+    call instead of a dozen torch ops and several module calls per layer; everything else goes to
+    transformers' MambaModel.forward, whose mixers are FastMambaMixers. No parameters of its own.
+    """
+
+    def forward(
+        self,
+        input_ids=None,
+        inputs_embeds=None,
+        cache=None,
+        use_cache=None,
+        output_hidden_states=None,
+        return_dict=None,
+        attention_mask=None,
+        **kwargs,
+    ):
+        hidden = None
+        plain = not (kwargs or output_hidden_states or self.config.output_hidden_states)
+        if cache is not None and plain and not torch.is_grad_enabled():
+            hidden = self._fused_step(input_ids, inputs_embeds, cache, attention_mask)
+        if hidden is None:
+            args = (input_ids, inputs_embeds, cache, use_cache, output_hidden_states, return_dict)
+            return super().forward(*args, attention_mask=attention_mask, **kwargs)
+        # what MambaModel.forward returns, without hidden states
+        if use_cache is None:
+            use_cache = self.config.use_cache if not self.training else False
+        if self.gradient_checkpointing and self.training:
+            use_cache = False
+        if not (return_dict if return_dict is not None else self.config.return_dict):
+            return (hidden, cache)
+        output = MambaOutput(last_hidden_state=hidden, cache=cache if use_cache else None)
+        # The fused step ran only with every layer's states in the cache, so `_check_cache_filled`
+        # need not look again (as many cache lookups as the step's own check).
+        setattr(output, _CHECKED, True)
+        return output
+
+    def _fused_step(self, input_ids, inputs_embeds, cache, attention_mask):
+        mixer = self.layers[0].mixer
+        ids_or_embeds = input_ids if input_ids is not None else inputs_embeds
+        if (
+            not isinstance(mixer, FastMambaMixer)
+            or (input_ids is None) == (inputs_embeds is None)
+            or ids_or_embeds.shape[1] != 1
+            or path_for(mixer.copycot_scan, ids_or_embeds.device)[0] != "numba"
+        ):
+            return None
+        batch = ids_or_embeds.shape[0]
+        mask = _step_mask(attention_mask, batch)
+        if mask is None:
+            return None
+        if input_ids is not None:
+            hidden = self.embeddings.weight[input_ids[:, 0]]
+        else:
+            hidden = inputs_embeds[:, 0]
+        if hidden.dtype != torch.float32:
+            return None
+        from .ssm.numba_decode import backbone_decode
+
+        out = backbone_decode(self, hidden.contiguous(), mask, cache)
+        return None if out is None else out.unsqueeze(1)
 
 
 def _drift_message(what: str) -> str:
@@ -165,6 +283,8 @@ def _check_cache_filled(backbone: MambaModel, args, output) -> None:
     whole sequence at every token (right tokens, quadratic time) while a hand-written loop that
     feeds one token at a time gets wrong ones.
     """
+    if getattr(output, _CHECKED, False):
+        return
     cache = output_cache(output)
     if cache is None:
         return
@@ -230,13 +350,20 @@ def resolve_scan(scan: str, device: torch.device) -> tuple[str, str]:
     return path_for(scan, device)
 
 
-def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
+def enable_fast_mamba(
+    model: torch.nn.Module, scan: str = "auto", *, fused_decode: bool = True
+) -> str:
     """Route every Mamba mixer of `model` through `scan`; returns the path in use.
 
     "auto" picks mamba-ssm's kernels when they import and the model is on CUDA, our CPU kernels on
     CPU, the chunked PyTorch scan elsewhere, resolved again at each forward from the input's device
     (so the model may move after this call). Idempotent. "reference" restores transformers' own
     forward. The choice is logged once (and again if a move changes it).
+
+    On the numba path, one-token decoding steps run fused (`hf_copycot.ssm.numba_decode`: all
+    layers in one kernel call where the model is small enough, else one per mixer);
+    fused_decode=False keeps transformers' step for them (to compare, or to rule the fused step
+    out when debugging).
     """
     mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
     if not mixers:
@@ -257,13 +384,18 @@ def enable_fast_mamba(model: torch.nn.Module, scan: str = "auto") -> str:
             del backbone._forward_hooks[key]
         if scan != "reference":
             backbone.register_forward_hook(_check_cache_filled)
+    fused = fused_decode and scan != "reference"
+    for backbone in (m for m in model.modules() if type(m) in (MambaModel, FastMambaModel)):
+        backbone.__class__ = FastMambaModel if fused else MambaModel
     for mixer in mixers:
         if scan == "reference":
             mixer.__class__ = MambaMixer
             mixer.__dict__.pop("copycot_scan", None)
+            mixer.__dict__.pop("copycot_fused_decode", None)
         else:
             mixer.__class__ = FastMambaMixer
             mixer.copycot_scan = scan
+            mixer.copycot_fused_decode = fused_decode
     _log_once(logging.INFO, _choice_message(choice, _model_device(mixers), why))
     return choice
 
