@@ -98,6 +98,17 @@ class TrainingArguments:
     )
     logging_steps: int = field(default=10)
     eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N updates."})
+    early_stopping_score: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop at the first evaluation (every --eval_steps) where the task's main "
+            "score on --early_stopping_split reaches this: train to a gate or --max_steps, "
+            "whichever comes first."
+        },
+    )
+    early_stopping_split: str = field(
+        default="validation", metadata={"help": "The split the gate reads (one of --eval_splits)."}
+    )
     checkpointing_steps: int | None = field(default=None, metadata={"help": "Save state every N."})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in output_dir."}
@@ -166,6 +177,14 @@ def check_args(model_args: ModelArguments, data_args: DataArguments, args: Train
     for flag in ("per_device_train_batch_size", "gradient_accumulation_steps"):
         if getattr(args, flag) < 1:
             raise ArgumentError(f"--{flag} must be at least 1")
+    if args.early_stopping_score is not None:
+        if not args.eval_steps:
+            raise ArgumentError("--early_stopping_score needs --eval_steps (when to check it)")
+        if args.early_stopping_split not in data_args.splits():
+            raise ArgumentError(
+                f"--early_stopping_split {args.early_stopping_split} is not evaluated; add it to "
+                f"--eval_splits (now {data_args.eval_splits})"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,6 +459,7 @@ class Run:
     max_steps: int
     scan: str | None  # the Mamba scan path where the model runs
     history: list[dict] = field(default_factory=list)
+    last_eval: dict | None = None  # the latest evaluation's payload
 
 
 def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
@@ -539,6 +559,7 @@ def evaluate(run: Run, model_args: ModelArguments, data_args: DataArguments, ste
     )
     scalars = evaluation.flat_scores(results)
     run.history.append({"step": step, **scalars})
+    run.last_eval = payload
     run.accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
     main = payload["main_score"]
     logger.info(
@@ -615,11 +636,25 @@ def train_loop(
                 evaluate(run, model_args, data_args, global_step)
                 run.model.train()
                 started = time.perf_counter()  # throughput counts training time only
+                if reached_gate(run, args):
+                    logger.info("step %d: %s reached the gate, stopping", global_step,
+                                args.early_stopping_split)  # fmt: skip
+                    progress.close()
+                    return global_step
             if global_step >= run.max_steps:
                 break
         epoch += 1
     progress.close()
     return global_step
+
+
+def reached_gate(run: Run, args: TrainingArguments) -> bool:
+    """Whether the latest evaluation's main score on the gate split reaches the gate (the same
+    on every process: the scores are computed from gathered generations)."""
+    if args.early_stopping_score is None or run.last_eval is None:
+        return False
+    main = run.last_eval["main_score"]
+    return run.last_eval["results"][args.early_stopping_split][main] >= args.early_stopping_score
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,8 +692,11 @@ def train(
     run.accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
     global_step = resume(run.accelerator, args)
     global_step = train_loop(run, model_args, data_args, args, global_step)
-    payload = evaluate(run, model_args, data_args, global_step)
+    stopped = reached_gate(run, args) and run.last_eval["global_step"] == global_step
+    # A run stopped at the gate was just evaluated at this step: no second evaluation.
+    payload = run.last_eval if stopped else evaluate(run, model_args, data_args, global_step)
     payload["history"] = run.history
+    payload["stopped_at_gate"] = global_step if stopped else None
     card = publishing.model_card(
         model_name=args.hub_model_id or output_dir.name,
         base_model=model_args.model_name_or_path,

@@ -105,6 +105,21 @@ def test_from_scratch_trains_saves_and_reloads(
     assert generated.shape[1] > inputs.input_ids.shape[1]
 
 
+@pytest.mark.parametrize(("gate", "stops_at"), [(0.0, 2), (1.01, None)])
+def test_training_stops_at_the_gate_or_the_budget(gate, stops_at, tmp_path):
+    """Train to a gate or --max_steps, whichever comes first; the payload says which."""
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy"]
+    argv += ["--max_length", "6", "--max_steps", "6", "--eval_steps", "2"]
+    argv += ["--eval_splits", "validation,test", "--early_stopping_score", gate]
+    assert run([*argv, "--output_dir", out, *FAST]) == 0
+    payload = json.loads((out / "eval_results.json").read_text())
+    assert payload["stopped_at_gate"] == stops_at
+    assert payload["global_step"] == (stops_at or 6)
+    # Evaluated every 2 updates until the stop; a gated stop is not evaluated twice.
+    assert [entry["step"] for entry in payload["history"]] == ([2] if stops_at else [2, 4, 6])
+
+
 def test_yaml_config_with_overriding_flags(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -338,6 +353,14 @@ BAD = [
     ),
     ([*TINY, "--dataset_config", "copy", "--task_params", "{n: 4}"], "--task_params is not JSON"),
     ([*TINY, "--dataset_config", "copy", "--resume_from_checkpoint", "latest"], "no checkpoint in"),
+    (
+        [*TINY, "--dataset_config", "copy", "--early_stopping_score", "0.9"],
+        "--early_stopping_score needs --eval_steps",
+    ),
+    (
+        [*TINY, "--dataset_config", "copy", "--early_stopping_score", "0.9", "--eval_steps", "2"],
+        "--early_stopping_split validation is not evaluated",
+    ),
     (
         [
             *TINY,
