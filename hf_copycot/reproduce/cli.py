@@ -15,7 +15,7 @@ from hf_copycot import flags
 from hf_copycot.errors import RunFailed
 from hf_copycot.paths import models_dir
 from hf_copycot.publishing import atomic_dir
-from hf_copycot.reproduce import report
+from hf_copycot.reproduce import report, tune
 from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
     RESULT_FILE,
@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=None, help="comma-separated studies to run (default: all)"
     )
     parser.add_argument("--dry_run", action="store_true", help="list the runs and stop")
+    parser.add_argument(
+        "--tune_lr",
+        action="store_true",
+        help="train one seed per architecture at every rate of the scale's grid, pick each "
+        "architecture's rate on in-range validation, write it to the scale's learning_rates.json, "
+        "and stop (run again without it for the studies)",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
     if args.seeds is not None and args.seeds < 1:
@@ -114,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     scale = SCALES[args.scale].with_seeds(args.seeds)
     studies = [s for s in STUDIES if not args.only or s.NAME in args.only.split(",")]
-    jobs = unique_jobs(job for study in studies for job in study.jobs(scale))
+    if args.tune_lr:
+        jobs = unique_jobs(tune.jobs(scale))
+    else:
+        jobs = unique_jobs(job for study in studies for job in study.jobs(scale))
     runs_dir = args.output_dir / "runs"
     if args.dry_run:
         for job in jobs:
@@ -145,9 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
         return record["result"]
 
+    command = "copycot reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.tune_lr:
+        table = tune.write(scale, tune.choose(scale, lookup), args.output_dir, command.strip())
+        print(table)
+        print(f"learning rates written to {tune.LEARNING_RATES}")
+        return 0
     sections = [analyse(study, scale, lookup, args.output_dir) for study in studies]
     published = publish_models(scale, runs_dir, args.models_dir or models_dir())
-    command = "copycot reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
     path = report.write(
         args.output_dir,
         scale=scale,

@@ -18,10 +18,32 @@ from hf_copycot.reproduce.scales import Scale
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
 MODEL_DIR = "model"  # a finetune job's output, inside its run folder (the runner resolves it)
 
+# Verdicts. A claim is "supported" when the runs show it beyond the seed spread; "contradicted at
+# this scale" when runs that learned their task show the opposite, or no effect where the claim
+# predicts one; "inconclusive" when they learned but the gap stays inside the seed spread; "could
+# not be tested" when too few runs learned their training range (or the study needs what this
+# scale does not run).
+SUPPORTED = "supported"
+CONTRADICTED = "contradicted at this scale"
+INCONCLUSIVE = "inconclusive"
+UNTESTED = "could not be tested"
+MEASURED = "measured"
 # A study whose analysis raised (a bug, or a run it needs failed): reported, never fatal.
 FAILED = "failed"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, UNTESTED, MEASURED, FAILED)
 
 Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A paper's own number, quoted beside ours."""
+
+    paper: str  # "Jelassi et al. 2024"
+    where: str  # figure or table, or "text" when its number could not be checked
+    value: str  # what the paper reports
+    scale: str  # the models and data behind it
+    source: str  # where we read it
 
 
 @dataclass
@@ -31,11 +53,13 @@ class Section:
     name: str
     title: str
     claim: str  # the paper's claim, in one or two sentences
-    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured" | FAILED
+    verdict: str  # one of VERDICTS
     paragraph: str  # what this run shows, with its numbers
     table: str = ""  # markdown
     figure: str | None = None  # PNG file name, next to report.md
     numbers: dict = field(default_factory=dict)
+    anchors: tuple[Anchor, ...] = ()
+    scope: str = ""  # one sentence: what scale this result speaks for
 
 
 def architecture_of(preset: str) -> str:
@@ -50,13 +74,19 @@ def train_job(
     seed: int,
     steps: int,
     lengths: tuple[int, int],
+    group: str,
     use_cot: bool = True,
     params: dict | None = None,
     overrides: str | None = None,
-    eval_every: int | None = None,
+    learning_rate: float | None = None,
     label: str,
 ) -> Job:
-    """A `finetune.py` run from a preset on rows generated on the fly, scored on `test`."""
+    """A `finetune.py` run from a preset on rows generated on the fly, trained until its
+    in-range validation score reaches the scale's gate or `steps` run out.
+
+    The learning rate is the tuned one of `group` ("copy" or "dp") for the model's architecture,
+    unless `learning_rate` is given (the tuning runs themselves).
+    """
     from hf_copycot.finetune import DataArguments, ModelArguments, TrainingArguments
 
     args = (
@@ -64,8 +94,8 @@ def train_job(
         DataArguments(
             dataset_config=task,
             use_cot=use_cot,
-            eval_splits="test",
-            max_eval_examples=scale.eval_examples,
+            eval_splits="validation",
+            max_eval_examples=scale.gate_examples,
             min_length=lengths[0],
             max_length=lengths[1],
             task_params=json.dumps(params, sort_keys=True) if params else None,
@@ -75,16 +105,37 @@ def train_job(
             seed=seed,
             max_steps=steps,
             per_device_train_batch_size=scale.batch_size,
-            learning_rate=scale.learning_rate,
+            learning_rate=learning_rate or scale.learning_rate(group, model),
             warmup_steps=scale.warmup_steps,
             logging_steps=50,
-            eval_steps=eval_every,
+            eval_steps=scale.eval_every,
+            early_stopping_score=scale.gate,
+            early_stopping_split="validation",
         ),
     )
     mean_length = sum(lengths) / 2
     cost = steps * scale.batch_size * mean_length * ARCH_COST[architecture_of(model)] / 2e5
     info = {"model": model, "task": task, "seed": seed, "use_cot": use_cot, "lengths": lengths}
     return Job("finetune", label, args, cost=cost, info=info)
+
+
+def learned(result: dict, scale: Scale) -> bool:
+    """Whether a training run reached the gate on its in-range validation rows."""
+    if result.get("stopped_at_gate") is not None:
+        return True
+    main = result["main_score"]
+    return result["results"]["validation"][main] >= scale.gate
+
+
+def examples_to_gate(result: dict, scale: Scale) -> int | None:
+    """Training examples seen when the run reached the gate; None if it never did."""
+    step = result.get("stopped_at_gate")
+    return None if step is None else step * scale.batch_size
+
+
+def learned_phrase(count: int, total: int) -> str:
+    """The report's fixed wording, so that a reader (or a script) can find it."""
+    return f"learned the training range: {count} of {total} runs"
 
 
 def with_model_overrides(job: Job, overrides: str, **changes) -> Job:
@@ -180,10 +231,20 @@ def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, s
     )
 
 
-def verdict_of(supported: bool | None) -> str:
+def verdict_of(supported: bool | None, *, testable: bool = True) -> str:
+    """SUPPORTED / CONTRADICTED / INCONCLUSIVE for a claim the runs could test, else UNTESTED."""
+    if not testable:
+        return UNTESTED
     if supported is None:
-        return "inconclusive"
-    return "supported" if supported else "not supported"
+        return INCONCLUSIVE
+    return SUPPORTED if supported else CONTRADICTED
+
+
+def anchors_markdown(anchors: Sequence[Anchor]) -> str:
+    """The papers' own numbers, one bullet each."""
+    return "\n".join(
+        f"- {a.paper}, {a.where}: {a.value} ({a.scale}; source: {a.source})" for a in anchors
+    )
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from hf_copycot.publishing import write_json, write_text
-from hf_copycot.reproduce.plan import FAILED, Section
+from hf_copycot.reproduce.plan import FAILED, Section, anchors_markdown
 from hf_copycot.reproduce.scales import Scale
 
 
@@ -55,6 +55,8 @@ def write(
                     "verdict": s.verdict,
                     "paragraph": s.paragraph,
                     "numbers": s.numbers,
+                    "anchors": [dataclasses.asdict(a) for a in s.anchors],
+                    "scope": s.scope,
                 }
                 for s in sections
             },
@@ -79,10 +81,18 @@ def write(
         f"{scale.seeds} seed(s); mean ± standard deviation over seeds. Every number, with the "
         "flags of the run that produced it, is in `results.json`.",
         "",
-        "A claim is *supported* when this run shows it above the seed spread, *not supported* "
-        "when it does not, *inconclusive* when there is no spread to compare with or the models "
-        "did not learn enough to test it. The verdicts describe this run at this scale, not the "
-        "papers.",
+        f"Protocol: every training run stops when its in-range validation score reaches "
+        f"{scale.gate:.0%} (the gate, fixed before any run; checked every {scale.eval_every} "
+        "updates) or its budget of updates runs out; learning rates were chosen per architecture "
+        "on in-range validation (`copycot reproduce --tune_lr`). Each study says how many runs "
+        "*learned the training range* (reached the gate) and gives its numbers on those runs "
+        "beside the means over all runs.",
+        "",
+        "A claim is *supported* when runs that learned their task show it beyond the seed spread; "
+        "*contradicted at this scale* when they show the opposite, or no effect where the claim "
+        "predicts one; *inconclusive* when the gap stays inside the seed spread; *could not be "
+        "tested* when too few runs learned their task, or the study needs what this scale does "
+        "not run. The verdicts describe this run at this scale, not the papers.",
         "",
     ]
     failed_runs = [run for run in runs if run.get("failed")]
@@ -108,6 +118,10 @@ def write(
             lines += [s.table, ""]
         if s.figure:
             lines += [f"![{s.title}]({s.figure})", ""]
+        if s.anchors:
+            lines += ["**The papers' numbers.**", "", anchors_markdown(s.anchors), ""]
+        if s.scope:
+            lines += [f"**What this scale speaks for.** {s.scope}", ""]
     path = out_dir / "report.md"
     write_text(path, "\n".join(lines) + "\n")
     return path

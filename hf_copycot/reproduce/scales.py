@@ -1,13 +1,27 @@
 """How big each scale's experiments are. One dataclass, three instances: edit here, not in studies.
 
 `cpu` is sized for 15 minutes on 2 cores and `smoke` for well under 3 (the tests run it end to end);
-`gpu` is the papers' scale (from-scratch models of a few million parameters, lengths up to 100,
-several seeds, and the released Mamba / Pythia checkpoints for the phone book).
+`gpu` mirrors every study at the papers' scale (from-scratch models of a few million parameters,
+copy lengths up to 100, Feng et al.'s LIS and ED with one token per number, and the released
+Mamba / Pythia checkpoints for the phone book).
+
+The protocol (zoology, MAD, Jelassi et al.): a run trains until its in-range validation score
+reaches `gate` (checked every `eval_every` updates on `gate_examples` rows) or its budget of updates
+runs out, whichever comes first; the gate is fixed here, before any run. Learning rates are chosen
+per architecture on in-range validation only, from `lr_grid`, by `copycot reproduce --tune_lr`,
+which writes them to learning_rates.json beside this file; `learning_rate` reads them.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+LEARNING_RATES = Path(__file__).with_name("learning_rates.json")
+# The tuned groups: every copy run (and the state sweep) uses the "copy" rate of its
+# architecture, every DP run the "dp" rate.
+LR_GROUPS = ("copy", "dp")
 
 
 @dataclass(frozen=True)
@@ -18,6 +32,7 @@ class DPTask:
     min_length: int
     max_length: int
     params: dict = field(default_factory=dict)
+    tokenizer: str = "char"  # the presets' tokenizer: "word" gives a token per number (Feng)
 
 
 @dataclass(frozen=True)
@@ -27,21 +42,25 @@ class Scale:
     mamba: str  # preset of the Mamba side of the parameter-matched pair
     transformer: str  # preset of the GPT-NeoX side
     batch_size: int
-    learning_rate: float
     warmup_steps: int
     eval_examples: int  # rows per evaluated split
-    # COPY: train on lengths copy_lengths; test = same range, test_long = the next copy_long range.
+    # The protocol: train to the gate or the budget; learning rates from lr_grid.
+    gate: float  # in-range validation main score from which a run has learned its task
+    gate_examples: int  # validation rows the gate reads
+    eval_every: int  # updates between gate checks (the resolution of examples-to-gate)
+    lr_grid: tuple[float, ...]
+    default_learning_rate: float  # before `--tune_lr` has written a rate for a group
+    # COPY: train on copy_lengths, evaluate every length up to copy_sweep_max (twice the longest).
     copy_lengths: tuple[int, int]
-    copy_long: tuple[int, int]
-    copy_steps: int
-    eval_every: int  # updates between evaluations (the examples-to-learn curve)
-    n_max_values: tuple[int, ...]  # examples-to-learn: maximum training length per run
-    # Mamba state sweep: (d_model, d_state) pairs, trained like the copy runs.
-    state_grid: tuple[tuple[int, int], ...]
-    # DP with and without CoT.
+    copy_sweep_max: int
+    copy_steps: int  # budget
+    n_max_values: tuple[int, ...]  # examples-to-gate: longest training length per run
+    # Mamba state sweep: d_state values at the Mamba preset's width, trained like the copy runs.
+    state_sizes: tuple[int, ...]
+    # DP with and without CoT: the first task is the streamed m-local DP of the locality study.
     dp_tasks: tuple[DPTask, ...]
-    dp_steps: int
-    local_dp_windows: tuple[int, ...]  # m evaluated on the local_dp models (>= n: no locality)
+    dp_steps: int  # budget
+    dp_windows: tuple[int, ...]  # m evaluated on the stream_dp models
     # Phone book: released checkpoints, evaluated few-shot (Jelassi et al.), and book sizes.
     phonebook_models: tuple[str, ...]
     phonebook_entries: tuple[int, ...]
@@ -52,28 +71,44 @@ class Scale:
     def with_seeds(self, seeds: int | None) -> Scale:
         return self if seeds is None else replace(self, seeds=seeds)
 
+    def learning_rate(self, group: str, model: str) -> float:
+        """The tuned rate of `model` (a preset) for `group` ("copy" or "dp") at this scale."""
+        return (
+            tuned_learning_rates()
+            .get(self.name, {})
+            .get(group, {})
+            .get(model, self.default_learning_rate)
+        )
+
+
+def tuned_learning_rates() -> dict:
+    """scale -> group -> preset -> learning rate, as `copycot reproduce --tune_lr` wrote them."""
+    if not LEARNING_RATES.exists():
+        return {}
+    return json.loads(LEARNING_RATES.read_text())["learning_rates"]
+
 
 SMOKE = Scale(
     name="smoke",
-    seeds=2,
+    seeds=3,
     mamba="mamba-tiny",
     transformer="pythia-tiny",
     batch_size=16,
-    learning_rate=3e-3,
     warmup_steps=5,
     eval_examples=24,
-    copy_lengths=(3, 6),
-    copy_long=(7, 10),
-    copy_steps=40,
+    gate=0.9,
+    gate_examples=16,
     eval_every=20,
-    n_max_values=(4, 6),
-    state_grid=((64, 4), (64, 16)),
-    dp_tasks=(
-        DPTask("lis", 3, 5, {"max_value": 9}),
-        DPTask("local_dp", 3, 5, {"min_value": 0, "max_value": 5}),
-    ),
+    lr_grid=(3e-3, 1e-2),
+    default_learning_rate=3e-3,
+    copy_lengths=(3, 5),
+    copy_sweep_max=8,
+    copy_steps=40,
+    n_max_values=(4, 5),
+    state_sizes=(2, 16),
+    dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2]}),),
     dp_steps=30,
-    local_dp_windows=(1, 8),
+    dp_windows=(1, 2),
     phonebook_models=(),
     phonebook_entries=(),
     cost_contexts=(16, 64),
@@ -82,25 +117,25 @@ SMOKE = Scale(
 
 CPU = Scale(
     name="cpu",
-    seeds=2,
+    seeds=3,
     mamba="mamba-tiny",
     transformer="pythia-tiny",
     batch_size=32,
-    learning_rate=3e-3,
     warmup_steps=100,
     eval_examples=200,
-    copy_lengths=(5, 20),
-    copy_long=(21, 40),
+    gate=0.9,
+    gate_examples=100,
+    eval_every=100,
+    lr_grid=(1e-3, 3e-3, 1e-2),
+    default_learning_rate=3e-3,
+    copy_lengths=(4, 16),
+    copy_sweep_max=32,
     copy_steps=2000,
-    eval_every=250,
-    n_max_values=(10, 20),
-    state_grid=((64, 2), (64, 16), (32, 16)),
-    dp_tasks=(
-        DPTask("lis", 3, 8, {"max_value": 20}),
-        DPTask("local_dp", 3, 8, {"min_value": 0, "max_value": 4}),
-    ),
+    n_max_values=(8, 16),
+    state_sizes=(1, 2, 4, 16),
+    dp_tasks=(DPTask("stream_dp", 2, 12, {"m_choices": [1, 2, 4, 8]}),),
     dp_steps=1500,
-    local_dp_windows=(1, 2, 4, 8),
+    dp_windows=(1, 2, 4, 8),
     phonebook_models=(),
     phonebook_entries=(),
     cost_contexts=(64, 256, 1024, 4096),
@@ -113,22 +148,25 @@ GPU = Scale(
     mamba="mamba-base",
     transformer="pythia-base",
     batch_size=64,
-    learning_rate=1e-3,
     warmup_steps=500,
     eval_examples=1000,
-    copy_lengths=(5, 50),
-    copy_long=(51, 100),
-    copy_steps=20000,
+    gate=0.9,
+    gate_examples=500,
     eval_every=1000,
+    lr_grid=(3e-4, 1e-3, 3e-3),
+    default_learning_rate=1e-3,
+    copy_lengths=(5, 50),
+    copy_sweep_max=100,
+    copy_steps=20000,
     n_max_values=(10, 20, 40, 50),
-    state_grid=((64, 16), (128, 16), (256, 4), (256, 16), (256, 64), (512, 16)),
+    state_sizes=(1, 2, 4, 8, 16, 64),
     dp_tasks=(
-        DPTask("lis", 5, 50, {}),
-        DPTask("ed", 5, 12, {}),
-        DPTask("local_dp", 5, 50, {}),
+        DPTask("stream_dp", 5, 50, {"m_choices": [1, 2, 4, 8, 16, 32]}),
+        DPTask("lis", 5, 50, {}, tokenizer="word"),
+        DPTask("ed", 5, 12, {}, tokenizer="word"),
     ),
     dp_steps=20000,
-    local_dp_windows=(1, 2, 4, 8, 16, 64),
+    dp_windows=(1, 2, 4, 8, 16, 32, 50),
     phonebook_models=(
         "state-spaces/mamba-130m-hf",
         "EleutherAI/pythia-160m",

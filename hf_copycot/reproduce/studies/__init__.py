@@ -6,7 +6,7 @@ from hf_copycot.reproduce.studies import (
     dp_cot,
     examples_to_learn,
     inference_cost,
-    local_dp_window,
+    m_locality,
     phonebook,
     state_size,
 )
@@ -16,7 +16,7 @@ STUDIES = (
     examples_to_learn,
     state_size,
     dp_cot,
-    local_dp_window,
+    m_locality,
     phonebook,
     inference_cost,
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.plan import Lookup, Section, markdown_table
+from hf_copycot.reproduce.plan import CONTRADICTED, SUPPORTED, Lookup, Section, markdown_table
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.studies import copy_length
@@ -127,7 +127,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         name=NAME,
         title=TITLE,
         claim=CLAIM,
-        verdict="supported" if mamba_flat and transformer_grows else "not supported",
+        verdict=SUPPORTED if mamba_flat and transformer_grows else CONTRADICTED,
         paragraph=paragraph,
         table=markdown_table(
             [

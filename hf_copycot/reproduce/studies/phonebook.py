@@ -11,7 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.plan import Lookup, Section, evaluate_job, fmt, markdown_table, mean_std
+from hf_copycot.reproduce.plan import (
+    CONTRADICTED,
+    SUPPORTED,
+    UNTESTED,
+    Anchor,
+    Lookup,
+    Section,
+    evaluate_job,
+    fmt,
+    markdown_table,
+    mean_std,
+)
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
 
@@ -20,6 +31,17 @@ TITLE = "Phone book: accuracy vs entries (released checkpoints, few-shot)"
 CLAIM = (
     "Pretrained Pythia beats a pretrained Mamba of equal size at phone-book lookup, more so as "
     "the book grows (Jelassi et al.)."
+)
+ANCHORS = (
+    Anchor(
+        "Jelassi et al. 2024",
+        "phone-book lookup with pretrained models (figure number not checked here)",
+        "the smallest Transformer (Pythia 410M) outperforms the largest GSSM (Mamba 2.8B) once "
+        "the phone book is long enough (L >= 70 entries)",
+        "Pythia 410M / 1.4B / 2.8B vs Mamba 370M / 1.4B / 2.8B, pretrained on the Pile",
+        "arXiv 2402.01032, as summarised by a secondary source; model list from "
+        "github.com/sjelassi/transformers_ssm_copy",
+    ),
 )
 
 
@@ -52,8 +74,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             NAME,
             TITLE,
             CLAIM,
-            "not run",
-            f"Not run in the {scale.name} preset: the claim is about the released Mamba and Pythia "
+            UNTESTED,
+            f"Not run in the {scale.name} scale: the claim is about the released Mamba and Pythia "
             "checkpoints (130M parameters and up), which need the Hub and, to be quick, a GPU. "
             "Run `copycot reproduce --scale gpu` on a machine with both; a from-scratch phone "
             "book at this scale would need far more than the CPU budget to learn the lookup.",
@@ -94,9 +116,10 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         name=NAME,
         title=TITLE,
         claim=CLAIM,
-        verdict="supported" if wins and all(wins) else "not supported",
+        verdict=SUPPORTED if wins and all(wins) else CONTRADICTED,
         paragraph=paragraph + ".",
         table=markdown_table(["model", *(f"N = {n}" for n in scale.phonebook_entries)], rows),
         figure=f"{NAME}.png",
         numbers={f"{model}/N={n}": v for (model, n), v in acc.items()},
+        anchors=ANCHORS,
     )
