@@ -62,3 +62,36 @@ def test_copycot_space_serves_the_spaces_own_app(app):
     it from a wheel, outside the clone); in a clone that is spaces/copy_arena/app.py itself."""
     assert cli.SUBCOMMANDS["space"][0] == "hf_copycot.spaces.copy_arena.app:main"
     assert Path(app.__file__).resolve() == REPO / "spaces" / "copy_arena" / "app.py"
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_trains_the_copy_pair_before_serving(app, tmp_path, monkeypatch):
+    """No trained models: the Space trains the pair `make demo` trains (here at the smoke scale)
+    instead of racing untrained presets; once they exist it does not train again."""
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("COPYCOT_MODEL_A", raising=False)
+    monkeypatch.delenv("COPYCOT_MODEL_B", raising=False)
+    monkeypatch.chdir(tmp_path)  # the run cache goes to ./outputs/reproduce
+    args = app.parse_args(["--models_dir", str(tmp_path / "models")])
+    assert app.needs_copy_pair(args)
+    assert not app.needs_copy_pair(app.parse_args([*_dir(tmp_path), "--skip_training"]))
+    assert not app.needs_copy_pair(app.parse_args([*_dir(tmp_path), "--model_a", "x"]))
+    app.ensure_copy_pair(args, scale="smoke")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "mamba-tiny-copy",
+        "pythia-tiny-copy",
+    ]
+    assert not app.needs_copy_pair(args)
+    dropdowns = {
+        block.elem_id: block.value
+        for block in app.build_demo(args).blocks.values()
+        if getattr(block, "elem_id", None) in ("model-a", "model-b")
+    }
+    assert dropdowns == {
+        "model-a": str((tmp_path / "models" / "mamba-tiny-copy").resolve()),
+        "model-b": str((tmp_path / "models" / "pythia-tiny-copy").resolve()),
+    }
+
+
+def _dir(tmp_path):
+    return ["--models_dir", str(tmp_path / "models")]

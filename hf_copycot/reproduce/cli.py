@@ -27,6 +27,8 @@ from hf_copycot.reproduce.runner import (
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import STUDIES, copy_length
 
+DEFAULT_OUTPUT = Path("outputs/reproduce")
+
 
 def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict:
     """One job, in a worker process: the function behind the command a user would run, called
@@ -73,6 +75,23 @@ def publish_models(scale, runs_dir: Path, target: Path) -> list[Path]:
     return published
 
 
+def train_copy_pair(
+    scale_name: str = "cpu", output_dir: Path = DEFAULT_OUTPUT, target: Path | None = None
+) -> list[Path]:
+    """Train (or reuse from the run cache) the copy pair `make demo` publishes for the Space,
+    seed 0 of the scale's copy study, with a progress bar; returns the published folders."""
+    scale = SCALES[scale_name]
+    jobs = [copy_length.trained(scale, model, 0) for model in (scale.mamba, scale.transformer)]
+    runs_dir = output_dir / "runs"
+    results = run_jobs(
+        jobs, runs_dir, workers=min(2, default_workers()), threads=1, execute=execute
+    )
+    failed = [record for record in results.values() if record.get("failed")]
+    if failed:
+        raise RunFailed(f"run {failed[0]['label']!r} failed: {failed[0]['failed']}")
+    return publish_models(scale, runs_dir, target or models_dir())
+
+
 # Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
 RENAMED = {"--preset": "--scale"}
 
@@ -85,7 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scale", choices=sorted(SCALES), default="cpu", help="how big the experiments are"
     )
-    parser.add_argument("--output_dir", type=Path, default=Path("outputs/reproduce"))
+    parser.add_argument("--output_dir", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
     parser.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
     parser.add_argument(

@@ -88,6 +88,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dtype", default=None, help="float32 (default), bfloat16, float16 or auto"
     )
+    parser.add_argument(
+        "--skip_training",
+        action="store_true",
+        help="when no trained Mamba / Transformer pair is found, offer untrained presets instead "
+        "of training the copy pair first (what `make demo` trains; a few minutes on a CPU)",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(flags.normalize(argv, parser))
     args.model_a += [name for name in env.get("COPYCOT_MODEL_A", "").split(",") if name]
@@ -331,8 +337,34 @@ def launch(demo: gr.Blocks, args: argparse.Namespace) -> str:
     return demo.local_url
 
 
+def needs_copy_pair(args: argparse.Namespace) -> bool:
+    """No model was named and the models folder lacks a trained Mamba or a trained Transformer."""
+    if args.model_a or args.model_b or args.skip_training:
+        return False
+    kinds = {c.architecture for c in arena.discover_models(args.models_dir or models_dir())}
+    return not (kinds & set(arena.MAMBA_TYPES) and kinds & set(arena.TRANSFORMER_TYPES))
+
+
+def ensure_copy_pair(args: argparse.Namespace, scale: str = "cpu") -> None:
+    """Train the copy pair before serving, rather than racing two untrained models."""
+    if not needs_copy_pair(args):
+        return
+    from hf_copycot.reproduce.cli import train_copy_pair
+
+    target = args.models_dir or models_dir()
+    print(
+        f"No trained copy pair in {target}: training the pair `make demo` trains first "
+        "(seed 0 of the copy study; a few minutes on a CPU, reused by `make demo` later). "
+        "Pass --skip_training to serve untrained presets instead.",
+        flush=True,
+    )
+    for folder in train_copy_pair(scale, target=target):
+        print(f"trained {folder}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    ensure_copy_pair(args)
     demo = build_demo(args)
     url = launch(demo, args)
     print(f"Copy arena running at {url} (Ctrl+C to stop)", flush=True)
