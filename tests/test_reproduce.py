@@ -94,9 +94,19 @@ def test_job_key_hashes_what_changes_the_result_not_where_it_goes():
 
 def test_studies_share_the_copy_runs():
     scale = SCALES["cpu"]
-    shared = copy_length.trained(scale, scale.mamba, 0)
-    assert shared in examples_to_learn.jobs(scale)
-    assert shared in state_size.jobs(scale)  # the preset's own (d_model, d_state)
+    longest = copy_length.trained(scale, scale.mamba, 0)
+    assert longest in examples_to_learn.jobs(scale) and longest in copy_length.jobs(scale)
+    assert longest.args[1].max_length == max(scale.copy_budgets)
+    shorter = copy_length.trained(scale, scale.mamba, 0, scale.state_n_max)
+    assert shorter in examples_to_learn.jobs(scale)
+    assert shorter in state_size.jobs(scale)  # the preset's own d_state
+    # Every copy run is scored up to twice the longest length it trained on.
+    sweeps = [job for job in copy_length.jobs(scale) if job.kind == "evaluate"]
+    assert {job.args[1].max_length for job in sweeps} == {2 * max(scale.copy_budgets)}
+    budgets = {
+        job.args[1].max_length: job.args[2].max_steps for job in examples_to_learn.jobs(scale)
+    }
+    assert budgets == scale.copy_budgets
 
 
 def test_longest_copied_and_the_gate():

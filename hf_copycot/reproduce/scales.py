@@ -50,13 +50,14 @@ class Scale:
     eval_every: int  # updates between gate checks (the resolution of examples-to-gate)
     lr_grid: tuple[float, ...]
     default_learning_rate: float  # before `--tune_lr` has written a rate for a group
-    # COPY: train on copy_lengths, evaluate every length up to copy_sweep_max (twice the longest).
-    copy_lengths: tuple[int, int]
-    copy_sweep_max: int
-    copy_steps: int  # budget
-    n_max_values: tuple[int, ...]  # examples-to-gate: longest training length per run
-    # Mamba state sweep: d_state values at the Mamba preset's width, trained like the copy runs.
+    # COPY: train on lengths copy_min to N_max with the budget of updates copy_budgets[N_max] (the
+    # largest N_max is the copy study's); every run is scored at each length up to 2 N_max.
+    copy_min: int
+    copy_budgets: dict[int, int]
+    # Mamba state sweep: d_state values at the Mamba preset's width, trained on copy up to
+    # state_n_max (one of copy_budgets' N_max) like the copy runs.
     state_sizes: tuple[int, ...]
+    state_n_max: int
     # DP with and without CoT: the first task is the streamed m-local DP of the locality study.
     dp_tasks: tuple[DPTask, ...]
     dp_steps: int  # budget
@@ -70,6 +71,16 @@ class Scale:
 
     def with_seeds(self, seeds: int | None) -> Scale:
         return self if seeds is None else replace(self, seeds=seeds)
+
+    @property
+    def n_max_values(self) -> tuple[int, ...]:
+        """Longest training lengths of the copy runs (examples-to-gate compares them)."""
+        return tuple(sorted(self.copy_budgets))
+
+    @property
+    def copy_lengths(self) -> tuple[int, int]:
+        """The copy study's training range: the shortest length to the largest N_max."""
+        return self.copy_min, max(self.copy_budgets)
 
     def learning_rate(self, group: str, model: str) -> float:
         """The tuned rate of `model` (a preset) for `group` ("copy" or "dp") at this scale."""
@@ -101,11 +112,10 @@ SMOKE = Scale(
     eval_every=20,
     lr_grid=(3e-3, 1e-2),
     default_learning_rate=3e-3,
-    copy_lengths=(3, 5),
-    copy_sweep_max=8,
-    copy_steps=40,
-    n_max_values=(4, 5),
+    copy_min=3,
+    copy_budgets={4: 30, 5: 40},
     state_sizes=(2, 16),
+    state_n_max=4,
     dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2]}),),
     dp_steps=30,
     dp_windows=(1, 2),
@@ -128,11 +138,10 @@ CPU = Scale(
     eval_every=100,
     lr_grid=(1e-3, 3e-3, 1e-2),
     default_learning_rate=3e-3,
-    copy_lengths=(4, 16),
-    copy_sweep_max=32,
-    copy_steps=2000,
-    n_max_values=(8, 16),
+    copy_min=4,
+    copy_budgets={8: 1500, 12: 4000},
     state_sizes=(1, 2, 4, 16),
+    state_n_max=8,
     dp_tasks=(DPTask("stream_dp", 2, 12, {"m_choices": [1, 2, 4, 8]}),),
     dp_steps=1500,
     dp_windows=(1, 2, 4, 8),
@@ -155,11 +164,10 @@ GPU = Scale(
     eval_every=1000,
     lr_grid=(3e-4, 1e-3, 3e-3),
     default_learning_rate=1e-3,
-    copy_lengths=(5, 50),
-    copy_sweep_max=100,
-    copy_steps=20000,
-    n_max_values=(10, 20, 40, 50),
+    copy_min=5,
+    copy_budgets={10: 10000, 20: 15000, 40: 20000, 50: 20000},
     state_sizes=(1, 2, 4, 8, 16, 64),
+    state_n_max=20,
     dp_tasks=(
         DPTask("stream_dp", 5, 50, {"m_choices": [1, 2, 4, 8, 16, 32]}),
         DPTask("lis", 5, 50, {}, tokenizer="word"),

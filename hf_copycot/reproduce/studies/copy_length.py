@@ -3,7 +3,7 @@
 Jelassi et al. (and Ren et al., Theorems 1-2): a Transformer learns to copy and generalises to
 longer strings; a constant-size Mamba's accuracy falls with length. Each architecture of the pair
 trains on copy over `copy_lengths` until it reaches the gate (or its budget), then `copycot
-evaluate` scores every length up to `copy_sweep_max`. Length generalisation is read on the runs
+evaluate` scores every length up to twice the longest. Length generalisation is read on the runs
 that learned the training range, beside the means over all runs.
 """
 
@@ -75,7 +75,7 @@ def trained(
         model=model,
         task="copy",
         seed=seed,
-        steps=scale.copy_steps,
+        steps=scale.copy_budgets[high],
         lengths=(low, high),
         group="copy",
         learning_rate=learning_rate,
@@ -84,15 +84,20 @@ def trained(
     )
 
 
+def sweep_max(run: Job) -> int:
+    """Twice the longest length the run trained on."""
+    return 2 * run.info["lengths"][1]
+
+
 def sweep(scale: Scale, run: Job, label: str) -> Job:
-    """Copy accuracy at every length from the shortest trained to `copy_sweep_max`."""
-    low = scale.copy_lengths[0]
-    lengths = scale.copy_sweep_max - low + 1
+    """Copy accuracy at every length from the shortest trained to twice the longest."""
+    low, top = run.info["lengths"][0], sweep_max(run)
+    lengths = top - low + 1
     return evaluate_job(
         scale,
         run,
         task="copy",
-        lengths=(low, scale.copy_sweep_max),
+        lengths=(low, top),
         examples=max(2 * scale.eval_examples, 16 * lengths),
         seed=1000 + run.info["seed"],
         label=f"length sweep {label}",
@@ -141,7 +146,7 @@ def model_runs(scale: Scale, lookup: Lookup, model: str) -> list[dict]:
                 "learned": learned(lookup(run), scale),
                 "curve": curve,
                 "in_range": range_mean(curve, low, high),
-                "beyond": range_mean(curve, high + 1, scale.copy_sweep_max),
+                "beyond": range_mean(curve, high + 1, 2 * high),
                 "longest_copied": longest_copied(curve, scale.gate),
             }
         )
@@ -162,7 +167,7 @@ def verdict(transformer: list[float], mamba: list[float]) -> str:
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     low, high = scale.copy_lengths
-    top = scale.copy_sweep_max
+    top = 2 * high
     models = (scale.transformer, scale.mamba)
     runs = {model: model_runs(scale, lookup, model) for model in models}
     rows, series, numbers, sentences = [], {}, {}, []
@@ -200,7 +205,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     beyond = {m: [r["beyond"] for r in runs[m] if r["learned"]] for m in models}
     result = verdict(beyond[scale.transformer], beyond[scale.mamba])
     paragraph = (
-        f"Trained on lengths {low}-{high} to the gate or {scale.copy_steps} updates of "
+        f"Trained on lengths {low}-{high} to the gate or {scale.copy_budgets[high]} updates of "
         f"{scale.batch_size}; scored at every length up to {top}. " + "; ".join(sentences) + ". "
     )
     if result == UNTESTED:

@@ -82,9 +82,9 @@ def verdict(transformer: list[float], mamba: list[float], learned_any: bool) -> 
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
-    budget = scale.copy_steps * scale.batch_size
+    budgets = {n: steps * scale.batch_size for n, steps in scale.copy_budgets.items()}
     models = (scale.transformer, scale.mamba)
-    numbers: dict = {"gate": scale.gate, "budget_examples": budget}
+    numbers: dict = {"gate": scale.gate, "budget_examples": budgets}
     rows, needed, bars = [], {}, {model: [] for model in models}
     learned_counts = {}
     for n_max in scale.n_max_values:
@@ -93,7 +93,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
                 examples_to_gate(lookup(trained(scale, model, seed, n_max)), scale)
                 for seed in range(scale.seeds)
             ]
-            needed[model, n_max] = [budget if r is None else r for r in reached]
+            needed[model, n_max] = [budgets[n_max] if r is None else r for r in reached]
             count = sum(r is not None for r in reached)
             learned_counts[model, n_max] = count
             mean, std = mean_std(needed[model, n_max])
@@ -102,13 +102,13 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
                 cell = f">= {cell}"
             rows.append([f"N_max = {n_max}", model, f"{count} of {len(reached)}", cell])
             numbers[f"{model}/N_max={n_max}"] = {"examples_to_gate": reached}
-            bars[model].append([value / budget for value in needed[model, n_max]])
+            bars[model].append([value / budgets[n_max] for value in needed[model, n_max]])
     plots.grouped_bars(
         [f"N_max = {n}" for n in scale.n_max_values],
         bars,
         out_dir / f"{NAME}.png",
         title=TITLE,
-        ylabel=f"examples to reach {scale.gate:.0%} / budget ({budget:,})",
+        ylabel=f"examples to reach {scale.gate:.0%} / the budget",
     )
     top = max(scale.n_max_values)
     learned_any = any(learned_counts[m, top] >= 2 for m in models)
@@ -121,8 +121,10 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     means = {m: mean_std(needed[m, top])[0] for m in models}
     paragraph = (
         f"Examples until in-range validation exact match reached {scale.gate:.0%} (checked every "
-        f"{scale.eval_every * scale.batch_size:,} examples; budget {budget:,}, which a run that "
-        f"never got there counts as: a lower bound). {counts}. At N_max = {top}, {scale.mamba} "
+        f"{scale.eval_every * scale.batch_size:,} examples; budgets "
+        + ", ".join(f"{b:,} at N_max = {n}" for n, b in sorted(budgets.items()))
+        + f", which a run that never got there counts as: a lower bound). {counts}. At N_max = "
+        f"{top}, {scale.mamba} "
         f"needed {means[scale.mamba]:,.0f} and {scale.transformer} {means[scale.transformer]:,.0f} "
         "on average."
     )

@@ -61,9 +61,9 @@ ANCHORS = (
 
 def mamba_run(scale: Scale, d_state: int, seed: int) -> Job:
     shape = PRESETS[scale.mamba]
-    base = copy_length.trained(scale, scale.mamba, seed)
+    base = copy_length.trained(scale, scale.mamba, seed, scale.state_n_max)
     if d_state == shape.state_size:
-        return base  # the copy study's own run
+        return base  # the examples-to-gate study's own run at this N_max
     return with_model_overrides(
         base,
         f"state_size={d_state}",
@@ -77,7 +77,7 @@ def jobs(scale: Scale) -> list[Job]:
         for d_state in scale.state_sizes:
             run = mamba_run(scale, d_state, seed)
             out += [run, copy_length.sweep(scale, run, f"N={d_state} seed {seed}")]
-        run = copy_length.trained(scale, scale.transformer, seed)
+        run = copy_length.trained(scale, scale.transformer, seed, scale.state_n_max)
         out += [run, copy_length.sweep(scale, run, f"{scale.transformer} seed {seed}")]
     return out
 
@@ -138,7 +138,10 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         }
         longest_by_size.append(longest)
         learned_by_size.append(count)
-    runs = [copy_length.trained(scale, scale.transformer, seed) for seed in range(scale.seeds)]
+    runs = [
+        copy_length.trained(scale, scale.transformer, seed, scale.state_n_max)
+        for seed in range(scale.seeds)
+    ]
     longest, count = _runs(scale, lookup, runs)
     kv = lookup(runs[0]).get("architecture", {}).get("kv_cache_floats_per_token") or 0
     mean, std = mean_std(longest)
@@ -173,8 +176,9 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     )
     paragraph = (
         f"{scale.mamba} at its width with d_state {', '.join(map(str, sizes))}, trained on copy "
-        f"{scale.copy_lengths[0]}-{scale.copy_lengths[1]} to the gate or the budget and scored at "
-        f"every length up to {scale.copy_sweep_max}. {counts}; {scale.transformer}: "
+        f"{scale.copy_min}-{scale.state_n_max} to the gate or {scale.copy_budgets[scale.state_n_max]} "
+        f"updates and scored at every length up to {2 * scale.state_n_max}. {counts}; "
+        f"{scale.transformer}: "
         f"{learned_phrase(count, scale.seeds)}. Longest length copied at >= {scale.gate:.0%} "
         "(mean over all runs): "
         + ", ".join(f"{label} {m:.1f}" for _, m, label in points)
@@ -207,7 +211,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         anchors=ANCHORS,
         scope=(
             "States of a few hundred to a few thousand floats on strings of at most "
-            f"{scale.copy_sweep_max} letters: how usable memory grows with d_state in tiny models; "
+            f"{2 * scale.state_n_max} letters: how usable memory grows with d_state in tiny models; "
             "the gpu scale's longer strings are where a bound of this kind would bind."
         ),
     )
