@@ -27,7 +27,7 @@ import numpy as np
 from hf_copycot.tasks import copy, ed, lis, local_dp, phonebook, prefix_ngram, suffix_ngram
 from hf_copycot.tasks._spec import SIZES, SPLITS, TaskSpec
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 BLOCK_ROWS = 8192
 SHARED_COLUMNS = ("id", "task", "prompt", "cot", "answer", "length")
 
