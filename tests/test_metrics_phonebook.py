@@ -20,8 +20,8 @@ CASES = [
     (" 6123456789\nAda Lovelace: 7000000000", 1.0, 1.0),  # run-on into the next entry
     ("  6123456789  \n", 1.0, 1.0),  # first line, stripped
     ("\n\n  6123456789  \n", 0.0, 0.0),  # the first line is empty (Jelassi et al.)
-    (" 6123456789.", 1.0, 1.0),
-    (" 6123456789</s>", 1.0, 1.0),
+    (" 6123456789.", 0.0, 10 / 11),  # Jelassi et al.: the "." is part of the line
+    (" 6123456789</s>", 0.0, 10 / 14),
     (" 612345678", 0.0, 0.9),  # truncated
     (" 61234567890", 0.0, 10 / 11),  # run-on digits
     (" 7123456789", 0.0, 0.9),  # one digit wrong
@@ -72,6 +72,10 @@ def test_long_generation_and_end_markers():
         predictions=[NUMBER + "."], references=[NUMBER], end_markers=[]
     )
     assert kept["exact_match"] == 0.0
+    cut = phonebook_accuracy.compute(
+        predictions=[NUMBER + "."], references=[NUMBER], end_markers=[".", "\n"]
+    )
+    assert cut["exact_match"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -121,14 +125,20 @@ def jelassi_rule(generation: str, label: str) -> bool:
 
 @pytest.mark.parametrize(
     "generation",
-    [" 6123456789", "\n 6123456789", " 6123456789\n\n", " 612345678", "6123456789 \nx", ""],
+    [
+        " 6123456789",
+        "\n 6123456789",
+        " 6123456789\n\n",
+        " 612345678",
+        "6123456789 \nx",
+        " 6123456789.",
+        " 6123456789<|endoftext|>",
+        "",
+    ],
 )
 def test_first_line_as_jelassi_and_lenient_option(generation):
     default = phonebook_accuracy.compute(predictions=[generation], references=[NUMBER])
-    exact = phonebook_accuracy.compute(
-        predictions=[generation], references=[NUMBER], end_markers=["\n"]
-    )
-    assert default["exact_match"] == exact["exact_match"] == jelassi_rule(generation, NUMBER)
+    assert default["exact_match"] == jelassi_rule(generation, NUMBER)
     lenient = phonebook_accuracy.compute(
         predictions=[generation], references=[NUMBER], skip_blank_lines=True
     )

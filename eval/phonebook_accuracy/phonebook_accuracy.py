@@ -27,10 +27,11 @@ _CITATION = """\
 _DESCRIPTION = """\
 Scores phone-book lookup (the `phonebook` config of the copy-cot dataset, after Jelassi et al.
 2024): the prompt is a book of `First Last: number` lines followed by a query `First Last:`, and the
-model must generate the number. The first line of the generation (as Jelassi et al. score it, so a
-generation that starts with a newline is wrong), cut at an end marker and stripped, is compared with
-the reference number (also stripped: the dataset's answer keeps the space after the colon);
-`skip_blank_lines=True` scores the first non-empty line instead. Scores are reported overall and per phone-book size, the axis on which
+model must generate the number. As Jelassi et al. score it, the first line of the generation,
+stripped, is compared with the reference number (also stripped: the dataset's answer keeps the
+space after the colon), so a generation that starts with a newline or ends its number with "." is
+wrong. Options relax this: `skip_blank_lines=True` scores the first non-empty line, and
+`end_markers` cuts the line at other markers too. Scores are reported overall and per phone-book size, the axis on which
 Transformers and Mamba differ.
 """
 
@@ -42,9 +43,10 @@ Args:
         `length` column); when given, scores are also reported per book size in `by_num_entries`.
     length_buckets (`int` or `list` of `int`, optional): group `by_num_entries` into this many
         equal-width buckets, or into the buckets `[e0, e1), [e1, e2), ...` given by these edges.
-    end_markers (`list` of `str`, optional): the first line is cut at the first occurrence of any
-        of these. Defaults to `[".", "\\n", "</s>", "<|endoftext|>"]`; `["\\n"]` gives Jelassi
-        et al.'s rule exactly (their decoded text keeps a trailing EOS or "." on the line).
+    end_markers (`list` of `str`, optional): the line ends at the first occurrence of any of
+        these. Defaults to `["\\n"]`, Jelassi et al.'s rule (their decoded text keeps a trailing
+        "." or EOS token on the line); `[".", "\\n", "</s>", "<|endoftext|>"]` is the other
+        metrics' set.
     skip_blank_lines (`bool`, optional): score the first non-empty line rather than the first line
         (a lenient rule: a leading newline is forgiven). Defaults to `False`, as Jelassi et al.
 Returns:
@@ -199,10 +201,14 @@ class TextInputsChecked:
 
 # <<< shared helpers
 
+# Jelassi et al. score `decoded.split("\n")[0].strip() == label`: nothing but the newline ends the
+# line, so a trailing "." or a decoded EOS token makes the number wrong, as in their evaluation.
+JELASSI_END_MARKERS = ("\n",)
+
 
 def first_line(
     generation: str,
-    end_markers: Sequence[str] = DEFAULT_END_MARKERS,
+    end_markers: Sequence[str] = JELASSI_END_MARKERS,
     skip_blank_lines: bool = False,
 ) -> str:
     """The first line of a generation (the first non-empty one with `skip_blank_lines`), cut at an
@@ -216,7 +222,7 @@ def first_line(
 def score_lookups(
     predictions: Sequence[str],
     references: Sequence[str],
-    end_markers: Sequence[str] = DEFAULT_END_MARKERS,
+    end_markers: Sequence[str] = JELASSI_END_MARKERS,
     skip_blank_lines: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-example `exact_match` and `digit_accuracy` arrays."""
@@ -256,7 +262,7 @@ class PhonebookAccuracy(TextInputsChecked, evaluate.Metric):
         references,
         num_entries=None,
         length_buckets=None,
-        end_markers=DEFAULT_END_MARKERS,
+        end_markers=JELASSI_END_MARKERS,
         skip_blank_lines=False,
     ):
         if len(predictions) == 0:
