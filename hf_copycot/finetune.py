@@ -64,7 +64,7 @@ from hf_copycot.models import (
     load_model_and_tokenizer,
     scan_path,
 )
-from hf_copycot.tokenizer import uncovered_characters
+from hf_copycot.tokenizer import TOKENIZERS, build_tokenizer, uncovered_characters, untokenizable
 
 logger = get_logger(__name__)
 
@@ -84,6 +84,10 @@ class ModelArguments:
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision."})
     mamba_scan: str = field(
         default="auto", metadata={"help": "Mamba scan path: auto, cuda, numba, chunked, reference."}
+    )
+    tokenizer: str = field(
+        default="char",
+        metadata={"help": "A preset's tokenizer: char, or word (a token per number, as Feng)."},
     )
 
 
@@ -182,6 +186,16 @@ def parse_args(argv: list[str] | None = None):
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
     """Everything that can be checked without loading anything, so bad runs stop at once."""
     check_model_name(model_args.model_name_or_path)
+    if model_args.tokenizer not in TOKENIZERS:
+        raise ArgumentError(
+            f"unknown --tokenizer {model_args.tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
+        )
+    if model_args.tokenizer != "char" and not model_args.model_name_or_path.startswith(
+        PRESET_PREFIX
+    ):
+        raise ArgumentError(
+            "--tokenizer applies to presets (preset:NAME); a checkpoint has its own"
+        )
     check_task(data_args.dataset_config)
     if data_args.dataset_name is None and args.max_steps is None:
         raise ArgumentError("on-the-fly data needs --max_steps (or pass --dataset_name)")
@@ -334,6 +348,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
                 f"the data has characters outside the character tokenizer: {sorted(missing)!r}; "
                 "see docs/FORMATS.md for the character set"
             )
+        if model_args.tokenizer == "word":
+            unreadable = untokenizable(build_tokenizer("word"), texts)
+            if unreadable:
+                raise DataError(
+                    f"the word tokenizer cannot write {unreadable[0][:60]!r} back as it is (it has "
+                    "numbers 0-999 and spaces only between numbers); use --tokenizer char"
+                )
 
     # -- Model and tokenizer.
     model, tokenizer = load_model_and_tokenizer(
@@ -341,6 +362,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         mamba_scan=model_args.mamba_scan,
         revision=model_args.model_revision,
         config_overrides=model_args.config_overrides,
+        tokenizer=model_args.tokenizer,
     )
     architecture = model.config.copycot
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_copycot import dataset_repo, finetune
+from hf_copycot.tokenizer import build_word_tokenizer, tokenizer_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--per_device_train_batch_size", "4", "--max_eval_examples", "4", "--logging_steps", "1"]
@@ -103,6 +104,23 @@ def test_from_scratch_trains_saves_and_reloads(
     inputs = tokenizer(["3 1 2|"], return_tensors="pt")
     generated = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert generated.shape[1] > inputs.input_ids.shape[1]
+
+
+def test_word_tokenizer_is_chosen_per_run_and_saved_with_the_model(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "lis"]
+    argv += ["--tokenizer", "word", "--max_length", "8", "--max_steps", "2"]
+    assert run([*argv, "--output_dir", out, *FAST]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer_kind(tokenizer) == "word" and len(tokenizer) == len(build_word_tokenizer())
+    text = "30 41 25|1 2 1|2"
+    assert tokenizer(text).input_ids == build_word_tokenizer()(text).input_ids
+    assert len(tokenizer(text).input_ids) == 1 + 9  # <s>, 7 numbers and 2 bars
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False).input_ids) == text
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.copycot["tokenizer"] == "word"
+    assert model.config.vocab_size == len(tokenizer)
+    assert json.loads((out / "eval_results.json").read_text())["results"]["test"]["num_examples"]
 
 
 def test_yaml_config_with_overriding_flags(tmp_path):
@@ -349,6 +367,15 @@ BAD = [
             "2",
         ],
         "fewer than --gradient_accumulation_steps 2",
+    ),
+    ([*TINY, "--dataset_config", "lis", "--tokenizer", "bpe"], "unknown --tokenizer 'bpe'"),
+    (
+        ["--model_name_or_path", "gpt2", "--dataset_config", "lis", "--tokenizer", "word"],
+        "--tokenizer applies to presets",
+    ),
+    (
+        [*TINY, "--dataset_config", "phonebook", "--tokenizer", "word"],
+        "the word tokenizer cannot write",
     ),
 ]
 

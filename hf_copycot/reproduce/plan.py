@@ -49,6 +49,7 @@ def train_job(
     params: dict | None = None,
     overrides: str | None = None,
     eval_every: int | None = None,
+    tokenizer: str = "char",
     label: str,
 ) -> Job:
     """A `finetune.py` run from a preset on rows generated on the fly, scored on `test`."""
@@ -74,6 +75,8 @@ def train_job(
         flags += ["--config_overrides", overrides]
     if eval_every:
         flags += ["--eval_steps", str(eval_every)]
+    if tokenizer != "char":
+        flags += ["--tokenizer", tokenizer]
     mean_length = sum(lengths) / 2
     cost = steps * scale.batch_size * mean_length * ARCH_COST[architecture_of(model)] / 2e5
     info = {"model": model, "task": task, "seed": seed, "use_cot": use_cot, "lengths": lengths}

@@ -18,6 +18,7 @@ class DPTask:
     min_length: int
     max_length: int
     params: dict = field(default_factory=dict)
+    tokenizer: str = "char"  # the presets' tokenizer: "word" gives a token per number (Feng)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ SMOKE = Scale(
     n_max_values=(4, 6),
     state_grid=((64, 4), (64, 16)),
     dp_tasks=(
-        DPTask("lis", 3, 5, {"max_value": 9}),
+        DPTask("lis", 3, 5, {"max_value": 10}),  # lis values start at n + 1: 2n <= max_value
         DPTask("local_dp", 3, 5, {"min_value": 0, "max_value": 5}),
     ),
     dp_steps=30,
@@ -123,9 +124,9 @@ GPU = Scale(
     n_max_values=(10, 20, 40, 50),
     state_grid=((64, 16), (128, 16), (256, 4), (256, 16), (256, 64), (512, 16)),
     dp_tasks=(
-        DPTask("lis", 5, 50, {}),
-        DPTask("ed", 5, 12, {}),
-        DPTask("local_dp", 5, 50, {}),
+        DPTask("lis", 5, 50, {}, tokenizer="word"),
+        DPTask("ed", 5, 12, {}, tokenizer="word"),
+        DPTask("local_dp", 5, 50, {}, tokenizer="word"),
     ),
     dp_steps=20000,
     local_dp_windows=(1, 2, 4, 8, 16, 64),

@@ -43,6 +43,7 @@ def trained(scale: Scale, dp: DPTask, model: str, seed: int, use_cot: bool) -> J
         lengths=(dp.min_length, dp.max_length),
         use_cot=use_cot,
         params=dp.params,
+        tokenizer=dp.tokenizer,
         label=f"{dp.task} {mode} {model} seed {seed}",
     )
 
