@@ -347,9 +347,12 @@ def eval_results_payload(
     step: int | None = None,
     mamba_scan: str | None = None,
     seconds: float | None = None,
+    overlap: dict | None = None,
 ) -> dict:
-    """The eval_results.json shape shared by `copycot evaluate` and fine-tuning."""
+    """The eval_results.json shape shared by `copycot evaluate` and fine-tuning (which adds
+    `train_test_overlap`: evaluation rows whose prompt is also a training prompt, per split)."""
     metric = METRIC_OF_TASK[task]
+    extra = {} if overlap is None else {"train_test_overlap": overlap}
     return {
         "model": model,
         "dataset": dataset or "generated on the fly (hf_copycot.tasks)",
@@ -360,6 +363,7 @@ def eval_results_payload(
         "global_step": step,
         "mamba_scan": mamba_scan,
         "eval_seconds": None if seconds is None else round(seconds, 3),
+        **extra,
         "results": results,
     }
 

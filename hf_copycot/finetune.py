@@ -64,6 +64,7 @@ from hf_copycot.models import (
     load_model_and_tokenizer,
     scan_path,
 )
+from hf_copycot.overlap import eval_prompts_in_train
 from hf_copycot.tokenizer import TOKENIZERS, build_tokenizer, uncovered_characters, untokenizable
 
 logger = get_logger(__name__)
@@ -378,6 +379,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     # -- Training data: length-grouped batches of a dataset, or fresh generated rows.
     world_batch = args.per_device_train_batch_size * accelerator.num_processes
     if train_rows is not None:
+        source = f"{data_args.dataset_name} split {data_args.train_split}"
+        overlap = {
+            "train": f"{source} ({len(train_rows):,} rows)",
+            "eval_prompts_in_train": eval_prompts_in_train(train_rows["prompt"], eval_rows),
+        }
         train_features = featurize(train_rows.to_dict())
         sampler = LengthGroupedEpochSampler(
             [len(f["input_ids"]) for f in train_features],
@@ -401,7 +407,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             featurize=featurize,
             batch_size=args.per_device_train_batch_size,
             params=task_params,
+            exclude={split: rows["prompt"] for split, rows in eval_rows.items()},
         )
+        overlap = train_dataset.overlap_report()
         train_dataloader = DataLoader(
             train_dataset,
             batch_size=args.per_device_train_batch_size,
@@ -525,6 +533,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             step=step,
             mamba_scan=scan,
             seconds=time.perf_counter() - started,
+            overlap=overlap,
         )
         scalars = evaluation.flat_scores(results)
         history.append({"step": step, **scalars})

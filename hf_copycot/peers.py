@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_copycot import tasks
+from hf_copycot.overlap import eval_prompts_in_train
 from hf_copycot.tasks import ed, lis
 
 SEP = "<sep>"
@@ -274,16 +275,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def overlap_counts(splits: Mapping[str, Mapping[str, Sequence]]) -> dict[str, int]:
-    """Rows of each split other than train whose prompt is also a train prompt."""
-    train = set(splits.get("train", {}).get("prompt", []))
-    return {
-        split: sum(prompt in train for prompt in rows["prompt"])
-        for split, rows in splits.items()
-        if split != "train"
-    }
-
-
 def _card(fmt: str, config: str, sources: dict[str, dict], overlap: dict[str, int]) -> str:
     import yaml
 
@@ -339,7 +330,8 @@ def import_files(
             "sha256": hashlib.sha256(raw).hexdigest(),
             "rows": len(splits[split]["id"]),
         }
-    overlap = overlap_counts(splits)
+    evals = {split: rows for split, rows in splits.items() if split != "train"}
+    overlap = eval_prompts_in_train(splits.get("train", {}).get("prompt", []), evals)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:

@@ -89,6 +89,9 @@ def test_from_scratch_trains_saves_and_reloads(
     payload = json.loads((out / "eval_results.json").read_text())
     assert payload["global_step"] == 3 and payload["dataset_config"] == task
     assert [entry["step"] for entry in payload["history"]] == [2, 3]
+    overlap = payload["train_test_overlap"]  # 0 by construction, counted over the training rows
+    assert overlap["eval_prompts_in_train"] == {"test": 0, "test_long": 0}
+    assert ("generated stream" in overlap["train"]) != use_dataset
     assert set(payload["results"]) == {"test", "test_long"}
     for scores in payload["results"].values():
         assert scores["num_examples"] == 4 and scores["by_length"]
