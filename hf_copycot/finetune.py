@@ -283,6 +283,21 @@ def checkpoint_dirs(output_dir: Path) -> list[Path]:
     return sorted((p for p in found if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
 
 
+def held_out_prompts(eval_rows: dict[str, dict], eval_args: dict) -> dict[str, list[str]]:
+    """Prompts generated training rows must not repeat: the evaluated splits', and test and
+    test_long as `copycot evaluate` draws them from the same seed even when not evaluated here
+    (unless the task parameters cannot make that split at all, e.g. values too few for its
+    lengths: then it has no problems to avoid)."""
+    held_out = {split: rows["prompt"] for split, rows in eval_rows.items()}
+    for split in ("test", "test_long"):
+        if split not in held_out:
+            try:
+                held_out[split] = evaluation.eval_rows(split=split, **eval_args)["prompt"]
+            except DataError:
+                continue
+    return held_out
+
+
 def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments) -> dict:
     output_dir = Path(args.output_dir)
     report_to = None if args.report_to == "none" else args.report_to.split(",")
@@ -318,19 +333,18 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     min_length = data_args.min_length or table_lengths[0]
     max_length = data_args.max_length or table_lengths[1]
     eval_split_names = [s.strip() for s in data_args.eval_splits.split(",") if s.strip()]
+    eval_args = {
+        "task": task,
+        "dataset_name": data_args.dataset_name,
+        "revision": data_args.dataset_revision,
+        "max_examples": data_args.max_eval_examples,
+        "seed": args.seed,
+        "task_size": data_args.task_size,
+        "task_params": task_params,
+        "train_lengths": (min_length, max_length),
+    }
     eval_rows = {
-        split: evaluation.eval_rows(
-            task=task,
-            split=split,
-            dataset_name=data_args.dataset_name,
-            revision=data_args.dataset_revision,
-            max_examples=data_args.max_eval_examples,
-            seed=args.seed,
-            task_size=data_args.task_size,
-            task_params=task_params,
-            train_lengths=(min_length, max_length),
-        )
-        for split in eval_split_names
+        split: evaluation.eval_rows(split=split, **eval_args) for split in eval_split_names
     }
     if model_args.model_name_or_path.startswith(PRESET_PREFIX):
         # The character tokenizer has no <unk>: find characters it cannot encode now.
@@ -407,7 +421,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             featurize=featurize,
             batch_size=args.per_device_train_batch_size,
             params=task_params,
-            exclude={split: rows["prompt"] for split, rows in eval_rows.items()},
+            exclude=held_out_prompts(eval_rows, eval_args),
         )
         overlap = train_dataset.overlap_report()
         train_dataloader = DataLoader(

@@ -112,8 +112,19 @@ def test_from_scratch_trains_saves_and_reloads(
 def test_word_tokenizer_is_chosen_per_run_and_saved_with_the_model(tmp_path):
     out = tmp_path / "out"
     argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "lis"]
-    argv += ["--tokenizer", "word", "--max_length", "8", "--max_steps", "2"]
+    argv += [
+        "--tokenizer",
+        "word",
+        "--max_length",
+        "8",
+        "--max_steps",
+        "2",
+        "--eval_splits",
+        "test",
+    ]
     assert run([*argv, "--output_dir", out, *FAST]) == 0
+    overlap = json.loads((out / "eval_results.json").read_text())["train_test_overlap"]
+    assert overlap["eval_prompts_in_train"] == {"test": 0, "test_long": 0}  # held out unevaluated
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer_kind(tokenizer) == "word" and len(tokenizer) == len(build_word_tokenizer())
     text = "30 41 25|1 2 1|2"
