@@ -3,6 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Exact, hashed versions for the development machine (Linux x86_64, CPython 3.11, CPU torch);
+# `make lock` refreshes it. pyproject.toml keeps the ranges a `pip install` user gets.
+LOCK   := requirements/cpu-py311.lock
+UV_VERSION := 0.13.9
+UV     := $(VENV)/.tools/bin/uv
+# Where the CPU torch wheel is (see requirements/torch-cpu.txt).
+TORCH_FIND_LINKS ?= /opt/wheels
+UV_FLAGS := --find-links $(TORCH_FIND_LINKS) --constraint requirements/torch-cpu.txt
+# The drift alarm's environment: newest releases, see `make test-latest`.
+LATEST := .venv-latest
 # Offline by default: nothing here may reach the Hugging Face Hub.
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
@@ -10,17 +20,34 @@ export TRANSFORMERS_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install chromium demo test lint format space bench clean
+.PHONY: install lock test-latest chromium demo test lint format metrics space bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# uv lives in the venv's own folder, not in the environment it manages (`uv pip sync` removes
+# whatever the lock does not list).
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# torch first: a CPU wheel here; a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,space]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --target $(VENV)/.tools uv==$(UV_VERSION)
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes $(UV_FLAGS) $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
+
+lock: | $(UV)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --extra space --upgrade --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 $(UV_FLAGS) \
+	  --custom-compile-command "make lock" --output-file $(LOCK)
+
+# The drift alarm: the compatibility tests (scan equivalence, cache contents, generate equality,
+# the arena race) on the newest releases, in a separate environment; the locked one is untouched.
+test-latest: chromium | $(UV)
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade $(UV_FLAGS) \
+	  --override requirements/latest-overrides.txt -e ".[dev,space]"
+	$(LATEST)/bin/python requirements/compare_to_lock.py $(LOCK)
+	HF_HOME=$$(mktemp -d) $(LATEST)/bin/python -m pytest -q -m compat
 
 # Debian's chromium for the Space's browser test (Playwright cannot download its own browser here).
 chromium:
@@ -42,6 +69,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The helper block every eval/ metric module carries: edit eval/shared_helpers.py, then stamp the
+# copies (the modules stay self-contained for the Hub; a test fails while a copy is stale).
+metrics: install
+	$(PY) eval/stamp_helpers.py
+
 space: install
 	$(VENV)/bin/copycot space
 
@@ -49,4 +81,4 @@ bench: install
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@
 For every task: rows/s of `hf_copycot.tasks.generate` against a plain per-row Python generator of
 the same task (Python's `random`, one row at a time, the reference implementations' style), both
 making the same number of rows at the task's `full` train lengths in the same run; the latency of a 32-row call (on-the-fly batches
-during fine-tuning); then the wall time of `build_copy_cot.py --size full` for all configs.
+during fine-tuning); then the wall time of `build_copy_cot.py --dataset_size full` for all configs.
 Targets (issue 2): >= 20x the per-row baseline for copy and the n-gram tasks; full build < 2 min.
 
     python benchmarks/bench_datasets.py [--quick]      # prints a markdown table

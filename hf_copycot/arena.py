@@ -1,9 +1,11 @@
 """The copy arena's logic: examples in the dataset's formats, scoring and highlighting, the models
 on offer, and a race that streams two models' greedy generations side by side.
 
-No Gradio here: `spaces/copy_arena/app.py` lays this out in a browser, and `copycot space` starts
-that app. Keeping the logic apart lets tests exercise it directly and lets the Space run anywhere
-`hf_copycot` is installed.
+No Gradio here: the Space (`spaces/copy_arena/app.py`, installed as `hf_copycot.spaces.copy_arena`)
+lays this out in a browser, and `copycot space` serves it. Keeping the logic apart lets tests
+exercise it directly and lets the Space run anywhere `hf_copycot` is installed. What the arena
+offers per task (its label, a prompt from a typed string, the size control) is the task's own
+declaration (`TaskSpec.arena`), so a registered task shows up here without an edit.
 
 Scores are computed here, from the same character alignment that draws the highlight, so the
 numbers and the colours can never disagree; they follow `eval/copy_accuracy`'s definitions
@@ -18,9 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import random
 import string
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from hf_copycot import tasks
+from hf_copycot.errors import ArenaError, ModelLoadError
 from hf_copycot.inference_cost import (
     CacheMemory,
     cache_memory,
@@ -38,17 +40,6 @@ from hf_copycot.inference_cost import (
 
 logger = logging.getLogger(__name__)
 
-# label shown in the UI -> dataset config (docs/FORMATS.md)
-TASKS: dict[str, str] = {
-    "copy": "copy",
-    "n-gram lookup (n-gram first)": "prefix_ngram",
-    "n-gram lookup (n-gram last)": "suffix_ngram",
-    "phone book": "phonebook",
-    "DP: longest increasing subsequence (CoT)": "lis",
-    "DP: edit distance (CoT)": "ed",
-    "DP: m-local (CoT)": "local_dp",
-}
-STRING_TASKS = ("copy", "prefix_ngram", "suffix_ngram")  # tasks built from the text box
 ALPHABETS: dict[str, str] = {
     "lowercase a-z": string.ascii_lowercase,
     "digits 0-9": string.digits,
@@ -56,14 +47,35 @@ ALPHABETS: dict[str, str] = {
     "letters a-z A-Z": string.ascii_letters,
     "lowercase + digits": string.ascii_lowercase + string.digits,
 }
-NGRAM_SIZE = 3  # the dataset's default n
 END_MARKERS = (".", "\n")  # eval/copy_accuracy cuts here (and at EOS, where the loop stops)
 RUN_ON_CHARS = 8  # a generation may run this far past the expected answer before it is cut
 FORBIDDEN_CHARS = "|."  # the delimiter and an end marker
 
 
-class ArenaError(ValueError):
-    """A problem with a request, worded for the person who made it (one line, with the fix)."""
+__all__ = ["ArenaError", "build_example", "race", "sweep", "task_choices", "typed_tasks"]
+
+
+def task_choices() -> list[tuple[str, str]]:
+    """(label, task) for the task dropdown: every registered task the arena can offer."""
+    return [(spec.arena.label, name) for name, spec in tasks.SPECS.items() if spec.arena]
+
+
+def typed_tasks() -> list[str]:
+    """Tasks whose prompt is built from a string typed into the text box."""
+    return [name for name, spec in tasks.SPECS.items() if spec.arena and spec.arena.typed_prompt]
+
+
+def size_control(task: str) -> str:
+    """Which control sets the task's size in the page: "length" or "entries"."""
+    return _arena_spec(task).size_control
+
+
+def _arena_spec(task: str) -> tasks.ArenaSpec:
+    spec = tasks.SPECS.get(task)
+    if spec is None or spec.arena is None:
+        names = ", ".join(name for _, name in task_choices())
+        raise ArenaError(f"unknown task {task!r}; choose one of: {names}")
+    return spec.arena
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,33 +106,21 @@ def check_text(text: str) -> str:
     return text
 
 
-def unique_ngram_starts(text: str, n: int = NGRAM_SIZE) -> list[int]:
-    """Starts of the n-grams that occur once in `text` and have at least one character after them."""
-    counts = collections.Counter(text[i : i + n] for i in range(len(text) - n + 1))
-    return [i for i in range(len(text) - n) if counts[text[i : i + n]] == 1]
-
-
-def _tasks():
-    from hf_copycot import tasks  # numpy-heavy generators: loaded on first use
-
-    return tasks
-
-
 def _generate_one(task: str, *, seed: int, length: int, **params) -> dict[str, str]:
     try:
-        rows = _tasks().generate(task, 1, seed=seed, min_length=length, max_length=length, **params)
+        rows = tasks.generate(task, 1, seed=seed, min_length=length, max_length=length, **params)
     except ValueError as err:
         raise ArenaError(str(err)) from None
     return {name: values[0] for name, values in rows.items()}
 
 
 def random_string(task: str, length: int, alphabet: str, seed: int) -> str:
-    """A random string as the dataset draws them; for n-gram tasks one that has a unique n-gram."""
-    if task in ("prefix_ngram", "suffix_ngram"):
-        row = _generate_one(task, seed=seed, length=length, alphabet=alphabet, n=NGRAM_SIZE)
-        # prefix: ngram|s|   suffix: s|ngram
-        return row["prompt"].split("|")[1 if task == "prefix_ngram" else 0]
-    return _generate_one("copy", seed=seed, length=length, alphabet=alphabet)["answer"]
+    """A random string as the dataset draws them for `task` (for n-gram tasks one that has a
+    unique n-gram): the typed string inside a generated row."""
+    arena = _arena_spec(task)
+    if arena.text_of is None:
+        raise ArenaError(f"task {task!r} draws its own examples; it takes no string")
+    return arena.text_of(_generate_one(task, seed=seed, length=length, alphabet=alphabet))
 
 
 def build_example(
@@ -134,41 +134,29 @@ def build_example(
 ) -> Example:
     """The prompt for `task` in the dataset's format (docs/FORMATS.md).
 
-    copy and n-gram lookup use `text` (the n-gram is drawn with `seed` among those occurring once);
-    the phone book (`num_entries` entries) and the DP tasks (size `length`) are drawn by the
-    dataset's own generators from `seed`. Raises ArenaError for a bad input or a prompt over
-    `max_input_chars`.
+    Tasks with a typed prompt (copy, n-gram lookup) use `text` (an n-gram is drawn with `seed`);
+    the others are drawn by the dataset's own generators from `seed`, of size `num_entries` where
+    the task's size control is "entries" (the phone book) and `length` otherwise. Raises ArenaError
+    for a bad input or a prompt over `max_input_chars`.
     """
-    if task not in TASKS.values():
-        raise ArenaError(f"unknown task {task!r}; choose one of: {', '.join(TASKS.values())}")
-    if task == "copy":
+    arena = _arena_spec(task)
+    if arena.typed_prompt is not None:
         text = check_text(text)
-        example = Example(task, text + "|", text, len(text))
-    elif task in ("prefix_ngram", "suffix_ngram"):
-        text = check_text(text)
-        starts = unique_ngram_starts(text)
-        if not starts:
-            raise ArenaError(
-                f"no {NGRAM_SIZE}-gram occurs exactly once in the string with a character after "
-                "it; type a longer or more varied string"
-            )
-        start = random.Random(seed).choice(starts)
-        ngram = text[start : start + NGRAM_SIZE]
-        prompt = f"{ngram}|{text}|" if task == "prefix_ngram" else f"{text}|{ngram}"
-        example = Example(task, prompt, text[start + NGRAM_SIZE :], len(text), f"n-gram {ngram!r}")
-    elif task == "phonebook":
-        row = _generate_one(task, seed=seed, length=num_entries)
-        example = Example(
-            task, row["prompt"], row["answer"], num_entries, f"looking up {row['query_name']}"
-        )
+        try:
+            prompt, expected, note = arena.typed_prompt(text, seed)
+        except ValueError as err:
+            raise ArenaError(str(err)) from None
+        example = Example(task, prompt, expected, len(text), note)
     else:
-        row = _generate_one(task, seed=seed, length=length)
-        example = Example(task, row["prompt"], row["cot"] + row["answer"], length)
+        size = num_entries if arena.size_control == "entries" else length
+        row = _generate_one(task, seed=seed, length=size)
+        note = arena.note_of(row) if arena.note_of else ""
+        example = Example(task, row["prompt"], row["cot"] + row["answer"], size, note)
     if max_input_chars is not None and len(example.prompt) > max_input_chars:
         raise ArenaError(
             f"the prompt is {len(example.prompt):,} characters, over this arena's cap of "
             f"{max_input_chars:,}; use a shorter input (or start the arena with "
-            f"--max-input-chars {len(example.prompt)})"
+            f"--max_input_chars {len(example.prompt)})"
         )
     return example
 
@@ -349,7 +337,7 @@ class ModelRegistry:
             return pair
 
     def _load(self, name: str):
-        from hf_copycot.models import ModelLoadError, load_model_and_tokenizer
+        from hf_copycot.models import load_model_and_tokenizer
 
         try:
             with torch.random.fork_rng(devices=[]):
@@ -499,7 +487,7 @@ def sweep_example(
     task: str, length: int, seed: int, alphabet: str, max_input_chars: int | None
 ) -> Example:
     """A random example of size `length` (the phone book: `length` entries)."""
-    text = random_string(task, length, alphabet, seed) if task in STRING_TASKS else ""
+    text = random_string(task, length, alphabet, seed) if task in typed_tasks() else ""
     return build_example(
         task,
         text,
@@ -614,26 +602,3 @@ def stats_markdown(result: ColumnResult | None, expected: str) -> str:
         *[f"| {name} | {value} |" for name, value in rows],
     ]
     return "\n".join(table)
-
-
-# ---------------------------------------------------------------------------------------------
-# `copycot space`
-
-APP_FILE = Path(__file__).resolve().parents[1] / "spaces" / "copy_arena" / "app.py"
-
-
-def serve(argv: Sequence[str] | None = None) -> int:
-    """`copycot space`: run spaces/copy_arena/app.py (the Space's own entry point) in-process."""
-    import importlib.util
-
-    if not APP_FILE.is_file():
-        print(
-            f"copycot space: {APP_FILE} is missing; run it from a clone of hf-copycot "
-            "(`pip install -e .`), where spaces/ sits next to the package",
-            file=sys.stderr,
-        )
-        return 2
-    spec = importlib.util.spec_from_file_location("copy_arena_app", APP_FILE)
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    return app.main(argv)

@@ -1,7 +1,8 @@
 """The `copycot` command: one entry point, each subcommand implemented in its own module.
 
 Subcommands import lazily so that `copycot --help` stays instant and a subcommand's heavy imports
-(torch, gradio) are paid only when it runs.
+(torch, gradio) are paid only when it runs. Every subcommand speaks the same flag vocabulary
+(`hf_copycot.flags`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "hf_copycot.reproduce.cli:demo",
-        "the main job on the CPU preset (what `make demo` runs): reproduce --preset cpu",
+        "the main job on the cpu scale (what `make demo` runs): reproduce --scale cpu",
     ),
     "datasets": (
         "hf_copycot.data_tour:main",
@@ -31,7 +32,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "import / export the peers' formats (Feng et al.'s LIS and ED files, Jelassi et al.'s "
         "copy and phone-book prompts)",
     ),
-    "space": ("hf_copycot.arena:serve", "the copy arena in the browser (Gradio), on 127.0.0.1"),
+    "space": (
+        "hf_copycot.spaces.copy_arena.app:main",
+        "the copy arena in the browser (Gradio), on 127.0.0.1",
+    ),
 }
 
 

@@ -10,27 +10,65 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-CONTRACT_COLUMNS = ("id", "task", "prompt", "cot", "answer", "length")
+from hf_copycot import tasks
+from hf_copycot.errors import DataError
+
+CONTRACT_COLUMNS = tasks.SHARED_COLUMNS
+__all__ = ["CONTRACT_COLUMNS", "DataArguments", "DataError", "eval_rows", "load_rows"]
 
 
-class DataError(ValueError):
-    """A dataset, config or split that cannot be used; the message is one line with the fix."""
+@dataclass
+class DataArguments:
+    """Where rows come from and which ones: the data flags `finetune.py` and `copycot evaluate`
+    share (one definition, so the two commands cannot drift apart)."""
 
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Task: copy, prefix_ngram, suffix_ngram, phonebook, ..."}
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local folder of a copy-cot dataset; omit to generate rows."},
+    )
+    dataset_revision: str | None = field(default=None)
+    use_cot: bool = field(
+        default=True, metadata={"help": "DP tasks: the target is cot + answer (true) or answer."}
+    )
+    eval_splits: str = field(default="test,test_long", metadata={"help": "Comma-separated."})
+    max_eval_examples: int | None = field(
+        default=200, metadata={"help": "Rows per eval split (seeded subset; generated count)."}
+    )
+    dataset_size: str = field(
+        default="small",
+        metadata={"help": "Generated rows: the length table of `small` or `full` (split_lengths)."},
+    )
+    min_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Generated rows: shortest length of train, validation and test (default: the "
+            "table's); test_long keeps the table's longer range."
+        },
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Generated rows: longest length of train, validation and test."},
+    )
+    task_params: str | None = field(
+        default=None, metadata={"help": "Generator parameters as JSON, e.g. '{\"n\": 4}'."}
+    )
 
-def task_names() -> tuple[str, ...]:
-    from hf_copycot.tasks import TASK_NAMES
-
-    return tuple(TASK_NAMES)
+    def splits(self) -> list[str]:
+        return [split.strip() for split in self.eval_splits.split(",") if split.strip()]
 
 
 def check_task(task: str | None, flag: str = "--dataset_config") -> str:
-    """`task` if it is one of the dataset configs, else a DataError listing them."""
-    names = task_names()
+    """`task` if it is a registered task, else a DataError listing them."""
+    names = tuple(tasks.TASK_NAMES)
     if task is None:
         raise DataError(f"{flag} is required; choose one of: {', '.join(names)}")
     if task not in names:
@@ -53,13 +91,32 @@ def parse_task_params(text: str | None) -> dict:
 
 def length_range(task: str, split: str, size: str = "small") -> tuple[int, int]:
     """(min_length, max_length) of `split` for on-the-fly generation, from the task's table."""
-    from hf_copycot.tasks import split_lengths
-
-    ranges = split_lengths(task, size)
+    if size not in tasks.SIZES:
+        raise DataError(f"unknown --dataset_size {size!r}; choose one of: {', '.join(tasks.SIZES)}")
+    ranges = tasks.split_lengths(task, size)
     if split not in ranges:
         raise DataError(f"task {task!r} has no split {split!r}; splits: {', '.join(ranges)}")
     low, high = ranges[split]
     return int(low), int(high)
+
+
+def split_lengths(args: DataArguments, task: str, split: str) -> tuple[int, int]:
+    """The length range of generated `split` rows: `--min_length/--max_length` for train,
+    validation and test (each defaulting to the table's), the table's range for test_long."""
+    low, high = length_range(task, split, args.dataset_size)
+    if split != "test_long":
+        low, high = args.min_length or low, args.max_length or high
+    if low > high:
+        raise DataError(f"--min_length {low} is larger than --max_length {high}")
+    return low, high
+
+
+def check_lengths(args: DataArguments) -> None:
+    """`--min_length/--max_length` choose generated rows; with a dataset they would be ignored."""
+    if args.dataset_name and (args.min_length is not None or args.max_length is not None):
+        raise DataError(
+            "--min_length/--max_length apply to generated rows; drop them or --dataset_name"
+        )
 
 
 def load_rows(
@@ -107,10 +164,8 @@ def generate_rows(
     params: dict | None = None,
 ) -> dict[str, list]:
     """`num_rows` fresh rows of `task` (columnar), a pure function of the arguments."""
-    from hf_copycot.tasks import generate
-
     try:
-        return generate(
+        return tasks.generate(
             task,
             num_rows,
             seed=seed,
@@ -121,6 +176,31 @@ def generate_rows(
         )
     except (TypeError, ValueError) as err:
         raise DataError(f"cannot generate {task!r} rows: {err}") from err
+
+
+def eval_rows(args: DataArguments, task: str, split: str, *, seed: int) -> dict[str, list]:
+    """Rows of `split` (columnar): a seeded subset of the dataset's split, or `max_eval_examples`
+    rows generated from `seed` in `split_lengths(args, task, split)`."""
+    if args.dataset_name:
+        data = load_rows(
+            args.dataset_name,
+            task,
+            split,
+            revision=args.dataset_revision,
+            max_rows=args.max_eval_examples,
+            seed=seed,
+        )
+        return data.to_dict()
+    low, high = split_lengths(args, task, split)
+    return generate_rows(
+        task,
+        args.max_eval_examples or 200,
+        seed=seed,
+        split=split,
+        min_length=low,
+        max_length=high,
+        params=parse_task_params(args.task_params),
+    )
 
 
 def chunk_seed(seed: int, chunk: int) -> int:

@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from hf_copycot import dataset_repo, tasks
+from hf_copycot import dataset_repo, flags, tasks
+from hf_copycot.errors import CopycotError
 
 
 def shorten(text: str, limit: int = 160) -> str:
@@ -53,22 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="copycot datasets", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2, help="rows to print per config (default 2)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", help="keep the built dataset here (default: a temp folder)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--output_dir", help="keep the built dataset here (default: a temp folder)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(flags.normalize(argv, parser))
     with tempfile.TemporaryDirectory(prefix="copycot-datasets-") as scratch:
         target = Path(args.output_dir) if args.output_dir else Path(scratch) / "copy-cot"
         try:
             folder = dataset_repo.build_repo(
                 target, seed=args.seed, size="small", log=lambda *_: None
             )
-        except dataset_repo.BuildError as error:
+        except CopycotError as error:
             print(f"copycot datasets: error: {error}", file=sys.stderr)
             return 2
         print(f"Built the small copy-cot dataset repo in {folder}")
         print_rows(folder, args.rows, Path(scratch) / "datasets-cache")
         print(
             "\nLoad it yourself: datasets.load_dataset(FOLDER, CONFIG); rebuild with "
-            "`python dataset_scripts/build_copy_cot.py --output-dir FOLDER` (--size full for the "
+            "`python dataset_scripts/build_copy_cot.py --output_dir FOLDER` (--dataset_size full for the "
             "papers' scale)."
         )
     return 0

@@ -14,20 +14,19 @@ leaves a folder that loads. `dataset_scripts/build_copy_cot.py` is the command l
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hf_copycot import __version__, tasks
+from hf_copycot import __version__, flags, tasks
+from hf_copycot.errors import ArgumentError, PublishError
+from hf_copycot.publishing import atomic_dir, push_folder
 
 MARKER = "copycot_build.json"
 BUILDER = "hf_copycot.dataset_repo"
@@ -63,12 +62,9 @@ CITATIONS = """\
 """
 
 
-class BuildError(ValueError):
-    """A bad argument or output folder: the message is one line naming the problem and the fix."""
-
-
-class PublishError(RuntimeError):
-    """Pushing to the Hub failed: one line; the local folder is left as built."""
+# A bad argument or output folder (one line naming the problem and the fix).
+BuildError = ArgumentError
+__all__ = ["BuildError", "PublishError", "build_repo", "content_hash", "main", "push_to_hub"]
 
 
 @dataclass(frozen=True)
@@ -104,12 +100,12 @@ def plan_build(
         raise BuildError(f"unknown size {size!r}; choose one of: {', '.join(tasks.SIZES)}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise BuildError(f"--seed must be a non-negative integer, got {seed!r}")
-    for flag, value in (("--train-rows", train_rows), ("--eval-rows", eval_rows)):
+    for flag, value in (("--train_rows", train_rows), ("--eval_rows", eval_rows)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             raise BuildError(f"{flag} must be a positive integer, got {value!r}")
-    for flag, pair in (("--lengths", lengths), ("--long-lengths", long_lengths)):
+    for flag, pair in (("--lengths", lengths), ("--long_lengths", long_lengths)):
         if pair is not None and not (1 <= pair[0] <= pair[1]):
             raise BuildError(f"{flag} {pair[0]}:{pair[1]} needs 1 <= MIN <= MAX")
 
@@ -134,7 +130,7 @@ def plan_build(
         if splits["test_long"].min_length <= longest_train:
             raise BuildError(
                 f"{config}: test_long lengths start at {splits['test_long'].min_length}, not above the "
-                f"train maximum {longest_train}; pass --long-lengths MIN:MAX with MIN > {longest_train}"
+                f"train maximum {longest_train}; pass --long_lengths MIN:MAX with MIN > {longest_train}"
             )
         for split, p in splits.items():
             try:
@@ -159,10 +155,10 @@ def check_output_dir(output_dir: Path) -> None:
     if not output_dir.exists():
         return
     if not output_dir.is_dir():
-        raise BuildError(f"--output-dir {output_dir} is a file; pass a folder path")
+        raise BuildError(f"--output_dir {output_dir} is a file; pass a folder path")
     if any(output_dir.iterdir()) and not is_previous_build(output_dir):
         raise BuildError(
-            f"--output-dir {output_dir} exists and is not a previous copy-cot build; "
+            f"--output_dir {output_dir} exists and is not a previous copy-cot build; "
             "pass a new or empty folder"
         )
 
@@ -251,7 +247,7 @@ def render_card(manifest: dict[str, Any]) -> str:
         ],
     }
     command = (
-        f"python dataset_scripts/build_copy_cot.py --output-dir copy-cot {manifest['arguments']}"
+        f"python dataset_scripts/build_copy_cot.py --output_dir copy-cot {manifest['arguments']}"
     )
     lines = [
         "---",
@@ -334,7 +330,7 @@ def _arguments_text(
     configs: list[str], seed: int, size: str, overrides: Mapping[str, Any], all_configs: bool
 ) -> str:
     """The command-line arguments that rebuild this exact folder."""
-    parts = [f"--seed {seed}", f"--size {size}"]
+    parts = [f"--seed {seed}", f"--dataset_size {size}"]
     if not all_configs:
         parts.append("--configs " + " ".join(configs))
     for flag, value in overrides.items():
@@ -374,12 +370,7 @@ def build_repo(
         long_lengths=long_lengths,
     )
     check_output_dir(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(output_dir)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-{os.getpid()}-", dir=output_dir.parent)
-    )
-    try:
+    with atomic_dir(output_dir) as staging:
         manifest_configs: dict[str, Any] = {}
         for config, splits in plan.items():
             split_info = {}
@@ -402,11 +393,11 @@ def build_repo(
                 "splits": split_info,
             }
         overrides = {
-            "--train-rows": train_rows,
-            "--eval-rows": eval_rows,
+            "--train_rows": train_rows,
+            "--eval_rows": eval_rows,
             "--lengths": lengths,
-            "--long-lengths": long_lengths,
-            "--repo-id": repo_id,
+            "--long_lengths": long_lengths,
+            "--repo_id": repo_id,
         }
         manifest = {
             "builder": BUILDER,
@@ -423,11 +414,6 @@ def build_repo(
         (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
         # The marker goes last: a folder without it is never taken for a finished build.
         (staging / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        os.chmod(staging, 0o755)
-        _swap_into_place(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log(f"wrote {output_dir}")
     return output_dir
 
@@ -461,75 +447,25 @@ def _generate_splits(
     return {split: built[split] for split in splits}
 
 
-def _remove_stale_staging(output_dir: Path) -> None:
-    """Delete hidden staging folders of this output left by builds whose process is gone."""
-    for folder in output_dir.parent.glob(f".{glob.escape(output_dir.name)}.partial-*"):
-        pid = folder.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except (PermissionError, OverflowError):
-            continue
-
-
-def _swap_into_place(staging: Path, output_dir: Path) -> None:
-    if not output_dir.exists():
-        staging.rename(output_dir)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-    retired.rmdir()
-    output_dir.rename(retired)
-    try:
-        staging.rename(output_dir)
-    except BaseException:
-        retired.rename(output_dir)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
 # --- publishing ----------------------------------------------------------------------------------
 def push_to_hub(
     folder: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None
 ) -> str:
     """Create the dataset repo if needed and upload the build (stale shards are deleted)."""
-    import huggingface_hub
-    from huggingface_hub import HfApi
-
     folder = Path(folder)
     if not is_previous_build(folder):
         raise PublishError(f"{folder} is not a finished copy-cot build; build it first")
-    if huggingface_hub.constants.HF_HUB_OFFLINE:
-        raise PublishError(
-            f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it and run again "
-            f"(the build in {folder} is intact)"
-        )
-    token = token or huggingface_hub.get_token()
-    if not token:
-        raise PublishError(
-            f"cannot push to {repo_id}: no Hugging Face token; run `hf auth login` or set HF_TOKEN "
-            f"and run again (the build in {folder} is intact)"
-        )
     manifest = json.loads((folder / MARKER).read_text("utf-8"))
-    api = HfApi(token=token)
-    try:
-        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(
-            repo_id=repo_id,
-            repo_type="dataset",
-            folder_path=str(folder),
-            commit_message=f"copy-cot {manifest['generator_version']}: {manifest['arguments']}",
-            delete_patterns=["data/**"],
-        )
-    except Exception as error:  # network, auth, permissions: report in one line
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise PublishError(
-            f"could not push to {repo_id}: {type(error).__name__}: {reason} "
-            f"(the build in {folder} is intact; check the token and network, then run again)"
-        ) from None
-    return str(url)
+    return push_folder(
+        folder,
+        repo_id,
+        repo_type="dataset",
+        kept=f"the build in {folder} is intact",
+        commit_message=f"copy-cot {manifest['generator_version']}: {manifest['arguments']}",
+        private=private,
+        token=token,
+        delete_patterns=["data/**"],
+    )
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -545,12 +481,16 @@ def _length_range(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
+RENAMED = {"--size": "--dataset_size"}
+
+
 def make_parser(prog: str = "build_copy_cot.py") -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog, description="Build (and optionally publish) the copy-cot dataset repo."
     )
     parser.add_argument(
-        "--output-dir", required=True, help="folder to write (new, empty or a previous build)"
+        "--output_dir", required=True, help="folder to write (new, empty or a previous build)"
     )
     parser.add_argument(
         "--configs",
@@ -560,41 +500,43 @@ def make_parser(prog: str = "build_copy_cot.py") -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="default 0")
     parser.add_argument(
-        "--size", default="small", help="small (seconds) or full (the papers' scale)"
+        "--dataset_size", default="small", help="small (seconds) or full (the papers' scale)"
     )
-    parser.add_argument("--train-rows", type=int, help="override the train rows of every config")
-    parser.add_argument("--eval-rows", type=int, help="override validation/test/test_long rows")
+    parser.add_argument("--train_rows", type=int, help="override the train rows of every config")
+    parser.add_argument("--eval_rows", type=int, help="override validation/test/test_long rows")
     parser.add_argument(
         "--lengths", type=_length_range, metavar="MIN:MAX", help="train/validation/test lengths"
     )
     parser.add_argument(
-        "--long-lengths", type=_length_range, metavar="MIN:MAX", help="test_long lengths"
+        "--long_lengths", type=_length_range, metavar="MIN:MAX", help="test_long lengths"
     )
     parser.add_argument(
-        "--push-to-hub", action="store_true", help="upload the build with huggingface_hub"
+        "--push_to_hub", action="store_true", help="upload the build with huggingface_hub"
     )
     parser.add_argument(
-        "--repo-id", help="ORG/NAME of the Hub dataset repo (pushed to, and named in the card)"
+        "--repo_id", help="ORG/NAME of the Hub dataset repo (pushed to, and named in the card)"
     )
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "build_copy_cot.py") -> int:
+    parser = make_parser(prog)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = make_parser(prog).parse_args(argv)
+        args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
     except SystemExit as exit_:  # --help, or a one-line argparse error already printed
         return int(exit_.code or 0)
     try:
         if args.push_to_hub and not args.repo_id:
-            raise BuildError("--push-to-hub needs --repo-id ORG/NAME")
+            raise BuildError("--push_to_hub needs --repo_id ORG/NAME")
         if args.repo_id and not _REPO_ID.match(args.repo_id):
-            raise BuildError(f"--repo-id {args.repo_id!r} is not of the form ORG/NAME")
+            raise BuildError(f"--repo_id {args.repo_id!r} is not of the form ORG/NAME")
         folder = build_repo(
             args.output_dir,
             args.configs,
             seed=args.seed,
-            size=args.size,
+            size=args.dataset_size,
             train_rows=args.train_rows,
             eval_rows=args.eval_rows,
             lengths=args.lengths,

@@ -1,16 +1,15 @@
-"""Score a model by what it generates: batched greedy generation, then the `eval/` metrics.
+"""Score a model by what it generates: batched greedy generation, then the task's metric.
 
-`copycot evaluate --model M --dataset D --config copy --split test,test_long` writes the same
-`eval_results.json` as fine-tuning does. Prompts are tokenized and left-padded in batches of similar
-length (both GPT-NeoX and Mamba read the attention mask, so a padded row generates what it would
-alone); each row gets a budget of its target's token count plus one (the EOS), so results do not
-depend on the batch size. Under `accelerate launch` the rows are sharded across processes and the
-generations gathered before scoring.
+`copycot evaluate --model_name_or_path M --dataset_config copy --eval_splits test,test_long` writes
+the same `eval_results.json` as fine-tuning does. Prompts are tokenized and left-padded in batches
+of similar length (both GPT-NeoX and Mamba read the attention mask, so a padded row generates what
+it would alone); each row gets a budget of its target's token count plus one (the EOS), so results
+do not depend on the batch size. Under `accelerate launch` the rows are sharded across processes
+and the generations gathered before scoring.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -22,34 +21,16 @@ from accelerate import Accelerator, DistributedType
 from torch.utils.data import DataLoader
 from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase
 
+from hf_copycot import flags, tasks
 from hf_copycot.collation import targets_of
-from hf_copycot.data import (
-    DataError,
-    check_task,
-    generate_rows,
-    length_range,
-    load_rows,
-    parse_task_params,
-)
+from hf_copycot.data import DataArguments, check_lengths, check_task, eval_rows
 from hf_copycot.distributed import make_accelerator
-from hf_copycot.publishing import write_json
+from hf_copycot.errors import CopycotError
+from hf_copycot.metrics import load_metric, score
+from hf_copycot.models import ModelArguments
+from hf_copycot.publishing import write_json, write_text
 
-EVAL_DIR = Path(__file__).resolve().parents[1] / "eval"
-METRIC_OF_TASK = {
-    "copy": "copy_accuracy",
-    "prefix_ngram": "copy_accuracy",
-    "suffix_ngram": "copy_accuracy",
-    "phonebook": "phonebook_accuracy",
-    "lis": "dp_cot_accuracy",
-    "ed": "dp_cot_accuracy",
-    "local_dp": "dp_cot_accuracy",
-}
-# The score each metric leads with (logged, put in the model card and the Space).
-MAIN_SCORE = {
-    "copy_accuracy": "exact_match",
-    "phonebook_accuracy": "exact_match",
-    "dp_cot_accuracy": "answer_accuracy",
-}
+__all__ = ["EvaluateArguments", "evaluate_split", "generate_batch", "load_metric", "run_evaluate"]
 
 
 @torch.no_grad()
@@ -99,33 +80,6 @@ def decode_until_eos(tokenizer: PreTrainedTokenizerBase, token_ids: list[int]) -
     if tokenizer.eos_token_id in token_ids:
         token_ids = token_ids[: token_ids.index(tokenizer.eos_token_id)]
     return tokenizer.decode(token_ids, skip_special_tokens=False)
-
-
-@functools.cache
-def load_metric(name: str):
-    """The `evaluate` module `name` from this repository's `eval/` folder, kept in memory (no
-    cache files, so processes scoring at once do not share any)."""
-    import evaluate
-
-    folder = EVAL_DIR / name
-    if not folder.is_dir():
-        raise DataError(f"metric folder {folder} is missing; run from a clone of hf-copycot")
-    return evaluate.load(str(folder), keep_in_memory=True)
-
-
-def score(task: str, predictions: list[str], rows: dict[str, list], use_cot: bool) -> dict:
-    """The metric's results (JSON-serialisable, with per-length groups) for `predictions`."""
-    metric = load_metric(METRIC_OF_TASK[task])
-    common = {"predictions": predictions, "references": list(rows["answer"])}
-    lengths = [int(length) for length in rows["length"]]
-    name = METRIC_OF_TASK[task]
-    if name == "copy_accuracy":
-        return metric.compute(**common, lengths=lengths)
-    if name == "phonebook_accuracy":
-        return metric.compute(**common, num_entries=lengths)
-    return metric.compute(
-        **common, prompts=list(rows["prompt"]), task=task, lengths=lengths, cot=use_cot
-    )
 
 
 def eval_dataloader(
@@ -178,47 +132,9 @@ def evaluate_split(
         raise RuntimeError(f"evaluation lost {len(missing)} rows while gathering")
     predictions = [predictions_by_index[i] for i in range(len(targets))]
     with accelerator.main_process_first():  # the first load copies the module; once is enough
-        load_metric(METRIC_OF_TASK[task])
+        load_metric(tasks.get_spec(task).metric)
     scores = score(task, predictions, rows, use_cot)
     return {"num_examples": len(predictions), **scores}, predictions
-
-
-def eval_rows(
-    *,
-    task: str,
-    split: str,
-    dataset_name: str | None,
-    revision: str | None = None,
-    max_examples: int | None,
-    seed: int,
-    task_size: str = "small",
-    task_params: dict | None = None,
-    train_lengths: tuple[int, int] | None = None,
-    lengths: tuple[int, int] | None = None,
-) -> dict[str, list]:
-    """Rows of `split` (columnar): from the dataset, or generated from `seed` with the task's
-    length range for that split. `train_lengths` (lengths trained on, when not the table's)
-    replaces the range of the in-distribution splits; `test_long` keeps the table's. `lengths`
-    replaces the range of every split (a length sweep)."""
-    if dataset_name:
-        data = load_rows(
-            dataset_name, task, split, revision=revision, max_rows=max_examples, seed=seed
-        )
-        return data.to_dict()
-    low, high = length_range(task, split, task_size)
-    if train_lengths is not None and split != "test_long":
-        low, high = train_lengths
-    if lengths is not None:
-        low, high = lengths
-    return generate_rows(
-        task,
-        max_examples or 200,
-        seed=seed,
-        split=split,
-        min_length=low,
-        max_length=high,
-        params=task_params,
-    )
 
 
 def flat_scores(results: dict[str, dict]) -> dict[str, float]:
@@ -229,112 +145,6 @@ def flat_scores(results: dict[str, dict]) -> dict[str, float]:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 flat[f"{split}/{key}"] = value
     return flat
-
-
-# ---------------------------------------------------------------------------------------------
-# `copycot evaluate`
-
-
-@dataclass
-class EvaluateArguments:
-    model: str = field(metadata={"help": "Hub id, local folder, or preset:NAME (untrained)."})
-    config: str = field(metadata={"help": "Task / dataset config: copy, lis, ... ."})
-    dataset: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or local folder of a copy-cot dataset; omit to generate rows."},
-    )
-    split: str = field(default="test,test_long", metadata={"help": "Comma-separated splits."})
-    use_cot: bool = field(default=True, metadata={"help": "DP tasks: generate cot + answer."})
-    max_examples: int | None = field(
-        default=200, metadata={"help": "Rows per split (seeded subset); generated count too."}
-    )
-    batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
-    seed: int = field(default=0)
-    task_size: str = field(default="small", metadata={"help": "Length table for generated rows."})
-    min_length: int | None = field(
-        default=None, metadata={"help": "Generated rows: shortest length (every split)."}
-    )
-    max_length: int | None = field(
-        default=None, metadata={"help": "Generated rows: longest length (every split)."}
-    )
-    task_params: str | None = field(
-        default=None, metadata={"help": 'Generated rows: task parameters as JSON, e.g. {"m": 2}.'}
-    )
-    dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16, auto."})
-    mamba_scan: str = field(default="auto")
-    revision: str | None = field(default=None, metadata={"help": "Model revision."})
-    dataset_revision: str | None = field(default=None)
-    output: str | None = field(
-        default=None, metadata={"help": "Write eval_results.json here (else print)."}
-    )
-    predictions_file: str | None = field(
-        default=None, metadata={"help": "Also write every generation as JSON lines here."}
-    )
-
-
-def run_evaluate(args: EvaluateArguments, accelerator: Accelerator | None = None) -> dict:
-    """Evaluate `args.model` on each split; returns the eval_results payload."""
-    from hf_copycot.models import check_model_name, load_model_and_tokenizer, scan_path
-
-    accelerator = accelerator or make_accelerator()
-    check_model_name(args.model)
-    task = check_task(args.config, flag="--config")
-    splits = [split.strip() for split in args.split.split(",") if split.strip()]
-    lengths = None
-    if args.min_length is not None or args.max_length is not None:
-        if args.dataset:
-            raise DataError("--min_length/--max_length apply to generated rows; drop --dataset")
-        if args.min_length is None or args.max_length is None or args.min_length > args.max_length:
-            raise DataError("give both --min_length and --max_length, with min <= max")
-        lengths = (args.min_length, args.max_length)
-    all_rows = {
-        split: eval_rows(
-            task=task,
-            split=split,
-            dataset_name=args.dataset,
-            revision=args.dataset_revision,
-            max_examples=args.max_examples,
-            seed=args.seed,
-            task_size=args.task_size,
-            task_params=parse_task_params(args.task_params),
-            lengths=lengths,
-        )
-        for split in splits
-    }
-    model, tokenizer = load_model_and_tokenizer(
-        args.model,
-        dtype=args.dtype,
-        mamba_scan=args.mamba_scan,
-        device=accelerator.device,
-        revision=args.revision,
-    )
-    results, predictions = {}, {}
-    started = time.perf_counter()
-    for split, rows in all_rows.items():
-        loader = accelerator.prepare(eval_dataloader(rows, tokenizer, args.batch_size))
-        results[split], predictions[split] = evaluate_split(
-            accelerator, model, tokenizer, loader, rows, task=task, use_cot=args.use_cot
-        )
-    payload = eval_results_payload(
-        model=args.model,
-        dataset=args.dataset,
-        task=task,
-        use_cot=args.use_cot,
-        results=results,
-        mamba_scan=scan_path(model),
-        seconds=time.perf_counter() - started,
-    )
-    if accelerator.is_main_process:
-        if args.output:
-            write_json(Path(args.output), payload)
-        if args.predictions_file:
-            lines = [
-                json.dumps({"split": split, "id": row_id, "prediction": text})
-                for split, texts in predictions.items()
-                for row_id, text in zip(all_rows[split]["id"], texts, strict=True)
-            ]
-            Path(args.predictions_file).write_text("\n".join(lines) + "\n")
-    return payload
 
 
 def eval_results_payload(
@@ -351,15 +161,15 @@ def eval_results_payload(
 ) -> dict:
     """The eval_results.json shape shared by `copycot evaluate` and fine-tuning (which adds
     `train_test_overlap`: evaluation rows whose prompt is also a training prompt, per split)."""
-    metric = METRIC_OF_TASK[task]
+    spec = tasks.get_spec(task)
     extra = {} if overlap is None else {"train_test_overlap": overlap}
     return {
         "model": model,
         "dataset": dataset or "generated on the fly (hf_copycot.tasks)",
         "dataset_config": task,
         "use_cot": use_cot,
-        "metric": metric,
-        "main_score": MAIN_SCORE[metric],
+        "metric": spec.metric,
+        "main_score": spec.main_score,
         "global_step": step,
         "mamba_scan": mamba_scan,
         "eval_seconds": None if seconds is None else round(seconds, 3),
@@ -368,25 +178,136 @@ def eval_results_payload(
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# `copycot evaluate`
+
+
+@dataclass
+class EvaluateArguments:
+    """What `copycot evaluate` adds to the model and data flags it shares with finetune.py."""
+
+    per_device_eval_batch_size: int = field(
+        default=64, metadata={"help": "Prompts per generate() call."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds the subset / the generated rows."})
+    dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16, auto."})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Write OUTPUT_DIR/eval_results.json (else print it)."}
+    )
+    predictions_file: str | None = field(
+        default=None, metadata={"help": "Also write every generation as JSON lines here."}
+    )
+    output: str | None = field(
+        default=None,
+        metadata={"help": "Deprecated (goes in 0.2): write eval_results.json to this file."},
+    )
+
+    def results_file(self) -> Path | None:
+        if self.output_dir:
+            return Path(self.output_dir) / "eval_results.json"
+        return Path(self.output) if self.output else None
+
+
+# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
+RENAMED = {
+    "--model": "--model_name_or_path",
+    "--revision": "--model_revision",
+    "--dataset": "--dataset_name",
+    "--config": "--dataset_config",
+    "--split": "--eval_splits",
+    "--max_examples": "--max_eval_examples",
+    "--batch_size": "--per_device_eval_batch_size",
+    "--task_size": "--dataset_size",
+}
+ARGUMENT_TYPES = (ModelArguments, DataArguments, EvaluateArguments)
+
+
+def run_evaluate(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    args: EvaluateArguments,
+    accelerator: Accelerator | None = None,
+) -> dict:
+    """Evaluate the model on each split; returns the eval_results payload (and writes it, and the
+    predictions, where `args` says)."""
+    from hf_copycot.models import check_model_name, load_model_and_tokenizer, scan_path
+
+    accelerator = accelerator or make_accelerator()
+    check_model_name(model_args.model_name_or_path)
+    task = check_task(data_args.dataset_config)
+    check_lengths(data_args)
+    all_rows = {
+        split: eval_rows(data_args, task, split, seed=args.seed) for split in data_args.splits()
+    }
+    model, tokenizer = load_model_and_tokenizer(
+        model_args.model_name_or_path,
+        dtype=args.dtype,
+        mamba_scan=model_args.mamba_scan,
+        device=accelerator.device,
+        revision=model_args.model_revision,
+        config_overrides=model_args.config_overrides,
+        tokenizer=model_args.tokenizer,
+    )
+    results, predictions = {}, {}
+    started = time.perf_counter()
+    for split, rows in all_rows.items():
+        loader = accelerator.prepare(
+            eval_dataloader(rows, tokenizer, args.per_device_eval_batch_size)
+        )
+        results[split], predictions[split] = evaluate_split(
+            accelerator, model, tokenizer, loader, rows, task=task, use_cot=data_args.use_cot
+        )
+    payload = eval_results_payload(
+        model=model_args.model_name_or_path,
+        dataset=data_args.dataset_name,
+        task=task,
+        use_cot=data_args.use_cot,
+        results=results,
+        mamba_scan=scan_path(model),
+        seconds=time.perf_counter() - started,
+    )
+    if accelerator.is_main_process:
+        if args.results_file():
+            write_json(args.results_file(), payload)
+        if args.predictions_file:
+            lines = [
+                json.dumps({"split": split, "id": row_id, "prediction": text})
+                for split, texts in predictions.items()
+                for row_id, text in zip(all_rows[split]["id"], texts, strict=True)
+            ]
+            write_text(Path(args.predictions_file), "\n".join(lines) + "\n")
+    return payload
+
+
+def parse_args(argv: list[str] | None = None):
+    """(ModelArguments, DataArguments, EvaluateArguments) from flags, old spellings included."""
+    parser = HfArgumentParser(ARGUMENT_TYPES, prog="copycot evaluate")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model_args, data_args, args = parser.parse_args_into_dataclasses(
+        args=flags.normalize(argv, parser, renamed=RENAMED)
+    )
+    if args.output:
+        print(
+            f"{parser.prog}: warning: --output is deprecated, use --output_dir (writes "
+            f"OUTPUT_DIR/eval_results.json; the old flag goes in hf-copycot {flags.REMOVED_IN})",
+            file=sys.stderr,
+        )
+    return model_args, data_args, args
+
+
 def main(argv: list[str] | None = None) -> int:
     """`copycot evaluate ...`; one-line errors for bad arguments."""
-    from hf_copycot.models import ModelLoadError
-
-    parser = HfArgumentParser(EvaluateArguments)
-    parser.prog = "copycot evaluate"
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, args = parse_args(argv)
     try:
-        payload = run_evaluate(args)
-    except (DataError, ModelLoadError) as err:
+        payload = run_evaluate(model_args, data_args, args)
+    except CopycotError as err:
         print(f"copycot evaluate: error: {err}", file=sys.stderr)
         return 2
-    if not args.output:
+    if not args.results_file():
         print(json.dumps(payload, indent=2))
-    else:
-        for split, scores in payload["results"].items():
-            main_score = payload["main_score"]
-            print(
-                f"{split}: {main_score} = {scores[main_score]:.4f} ({scores['num_examples']} rows)"
-            )
-        print(f"wrote {args.output}")
+        return 0
+    main_score = payload["main_score"]
+    for split, scores in payload["results"].items():
+        print(f"{split}: {main_score} = {scores[main_score]:.4f} ({scores['num_examples']} rows)")
+    print(f"wrote {args.results_file()}")
     return 0

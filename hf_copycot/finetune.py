@@ -7,8 +7,10 @@ The same command runs on a CPU, one GPU, several GPUs (DDP or FSDP) and several 
 with `accelerate launch --config_file configs/accelerate/<...>.yaml`, which also sets the precision.
 Arguments may come from a YAML or JSON file (`finetune.py run.yaml [--more flags]`).
 
-The script reads top to bottom: arguments, data, model, optimizer, the loop (gradient accumulation
-with the loss normalised by the target tokens of the whole global batch), evaluation, saving.
+The script reads top to bottom, one named step each: arguments, the accelerator, data, batches,
+optimizer and schedule, checkpoints (resume), evaluation, the loop (gradient accumulation with the
+loss normalised by the target tokens of the whole global batch), saving; `train` strings them
+together. `run` is the same from Python: the dataclasses in, the results out.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import contextlib
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -34,12 +35,12 @@ import torch.nn.functional as F
 import yaml
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_scheduler
 
-from hf_copycot import evaluation, publishing
+from hf_copycot import data, evaluation, flags, publishing
 from hf_copycot.collation import (
     IGNORE_INDEX,
     LengthGroupedEpochSampler,
@@ -47,19 +48,12 @@ from hf_copycot.collation import (
     targets_of,
     tokenize_completions,
 )
-from hf_copycot.data import (
-    DataError,
-    GeneratedTaskDataset,
-    check_task,
-    generate_rows,
-    length_range,
-    load_rows,
-    parse_task_params,
-)
+from hf_copycot.data import GeneratedTaskDataset, check_task, generate_rows, load_rows
 from hf_copycot.distributed import make_accelerator
+from hf_copycot.errors import ArgumentError, CopycotError, DataError, PublishError
 from hf_copycot.models import (
     PRESET_PREFIX,
-    ModelLoadError,
+    ModelArguments,
     check_model_name,
     load_model_and_tokenizer,
     scan_path,
@@ -71,59 +65,15 @@ logger = get_logger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
-# Arguments
+# Arguments: ModelArguments (hf_copycot.models) and the data flags (hf_copycot.data) are the ones
+# `copycot evaluate` parses too.
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        metadata={"help": "Hub id (state-spaces/mamba-130m-hf), local folder, or preset:NAME."}
-    )
-    config_overrides: str | None = field(
-        default=None, metadata={"help": "Preset config changes, e.g. 'state_size=64'."}
-    )
-    model_revision: str | None = field(default=None, metadata={"help": "Hub revision."})
-    mamba_scan: str = field(
-        default="auto", metadata={"help": "Mamba scan path: auto, cuda, numba, chunked, reference."}
-    )
-    tokenizer: str = field(
-        default="char",
-        metadata={"help": "A preset's tokenizer: char, or word (a token per number, as Feng)."},
-    )
-
-
-@dataclass
-class DataArguments:
-    dataset_config: str | None = field(
-        default=None, metadata={"help": "Task: copy, prefix_ngram, suffix_ngram, phonebook, ..."}
-    )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or local folder of a copy-cot dataset; omit to generate rows."},
-    )
-    dataset_revision: str | None = field(default=None)
-    use_cot: bool = field(
-        default=True, metadata={"help": "Train on cot + answer (true) or answer alone (false)."}
-    )
+class DataArguments(data.DataArguments):
     train_split: str = field(default="train")
-    eval_splits: str = field(default="test,test_long", metadata={"help": "Comma-separated."})
     max_train_examples: int | None = field(
         default=None, metadata={"help": "Use only this many training rows of the dataset."}
-    )
-    max_eval_examples: int | None = field(
-        default=200, metadata={"help": "Rows per eval split (seeded subset; generated count)."}
-    )
-    task_size: str = field(
-        default="small", metadata={"help": "Length table of generated rows (split_lengths)."}
-    )
-    min_length: int | None = field(
-        default=None, metadata={"help": "Generated train/test rows: shortest (default: table)."}
-    )
-    max_length: int | None = field(
-        default=None, metadata={"help": "Generated train/test rows: longest (default: table)."}
-    )
-    task_params: str | None = field(
-        default=None, metadata={"help": "Generator parameters as JSON, e.g. '{\"n\": 4}'."}
     )
 
 
@@ -160,13 +110,22 @@ class TrainingArguments:
     hub_private_repo: bool = field(default=False)
 
 
-class ArgumentError(ValueError):
-    """Arguments that cannot work together; the message is one line with the fix."""
+ARGUMENT_TYPES = (ModelArguments, DataArguments, TrainingArguments)
+RENAMED = {"--task_size": "--dataset_size"}  # old spellings accepted for one release
+
+
+@dataclass
+class FinetuneResult:
+    """What a run returns to its caller (and writes to `output_dir`)."""
+
+    eval_results: dict  # the eval_results.json payload, with its history
+    architecture: dict  # config.copycot: the numbers the theory compares
+    output_dir: Path
 
 
 def parse_args(argv: list[str] | None = None):
     """Flags, or a YAML/JSON file of them followed by flags that override it."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser(ARGUMENT_TYPES, prog="finetune")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         path = Path(argv.pop(0))
@@ -181,6 +140,7 @@ def parse_args(argv: list[str] | None = None):
             item for key, value in (loaded or {}).items() for item in (f"--{key}", str(value))
         ]
         argv = from_file + argv
+    argv = flags.normalize(argv, parser, renamed=RENAMED)
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -198,6 +158,7 @@ def check_args(model_args: ModelArguments, data_args: DataArguments, args: Train
             "--tokenizer applies to presets (preset:NAME); a checkpoint has its own"
         )
     check_task(data_args.dataset_config)
+    data.check_lengths(data_args)
     if data_args.dataset_name is None and args.max_steps is None:
         raise ArgumentError("on-the-fly data needs --max_steps (or pass --dataset_name)")
     if args.push_to_hub and not args.hub_model_id:
@@ -261,7 +222,168 @@ def backward_on_global_batch(
 
 
 # ---------------------------------------------------------------------------------------------
-# The run
+# The accelerator
+
+
+def setup_accelerator(args: TrainingArguments) -> Accelerator:
+    """The Accelerator (trackers log under output_dir/logs), logging, and the seed."""
+    output_dir = Path(args.output_dir)
+    report_to = None if args.report_to == "none" else args.report_to.split(",")
+    accelerator = make_accelerator(
+        log_with=report_to,
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / "logs")
+        ),
+    )
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
+    )
+    logger.info(accelerator.state, main_process_only=False)
+    set_seed(args.seed)
+    return accelerator
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: validate everything (dataset, config, splits, columns) before building a model.
+
+
+@dataclass
+class TaskData:
+    task: str
+    params: dict  # generator parameters (--task_params)
+    lengths: tuple[int, int]  # of generated training rows
+    train_rows: object | None  # a dataset's train split (datasets.Dataset), or None: generated
+    eval_rows: dict[str, dict[str, list]]  # split -> columns
+    held_out: dict[str, list[str]] = field(default_factory=dict)  # prompts training must avoid
+
+
+def load_data(data_args: DataArguments, args: TrainingArguments) -> TaskData:
+    task = check_task(data_args.dataset_config)
+    train_rows = None
+    if data_args.dataset_name:
+        train_rows = load_rows(
+            data_args.dataset_name,
+            task,
+            data_args.train_split,
+            revision=data_args.dataset_revision,
+        )
+        if data_args.max_train_examples is not None:
+            train_rows = train_rows.select(
+                range(min(data_args.max_train_examples, len(train_rows)))
+            )
+    eval_rows = {
+        split: data.eval_rows(data_args, task, split, seed=args.seed)
+        for split in data_args.splits()
+    }
+    return TaskData(
+        task=task,
+        params=data.parse_task_params(data_args.task_params),
+        lengths=data.split_lengths(data_args, task, "train"),
+        train_rows=train_rows,
+        eval_rows=eval_rows,
+        held_out=held_out_prompts(data_args, task, eval_rows, args.seed),
+    )
+
+
+def held_out_prompts(
+    data_args: DataArguments, task: str, eval_rows: dict[str, dict], seed: int
+) -> dict[str, list[str]]:
+    """Prompts generated training rows must not repeat: the evaluated splits', and test and
+    test_long as `copycot evaluate` draws them from the same seed even when not evaluated here
+    (unless the task parameters cannot make that split at all, e.g. values too few for its
+    lengths: then it has no problems to avoid)."""
+    held_out = {split: rows["prompt"] for split, rows in eval_rows.items()}
+    for split in ("test", "test_long"):
+        if split not in held_out and not data_args.dataset_name:
+            try:
+                held_out[split] = data.eval_rows(data_args, task, split, seed=seed)["prompt"]
+            except DataError:
+                continue
+    return held_out
+
+
+def check_characters(
+    task_data: TaskData, use_cot: bool, seed: int, tokenizer: str = "char"
+) -> None:
+    """The presets' tokenizers have no <unk>: find text they cannot encode (or, for the word
+    tokenizer, write back as it is) now."""
+    if task_data.train_rows is not None:
+        sample = task_data.train_rows.select(range(min(1000, len(task_data.train_rows)))).to_dict()
+    else:
+        low, high = task_data.lengths
+        sample = generate_rows(
+            task_data.task, 256, seed=seed, split="train", min_length=low, max_length=high,
+            params=task_data.params,
+        )  # fmt: skip
+    texts = [*sample["prompt"], *targets_of(sample, use_cot)]
+    texts += [text for rows in task_data.eval_rows.values() for text in rows["prompt"]]
+    missing = uncovered_characters(texts)
+    if missing:
+        raise DataError(
+            f"the data has characters outside the character tokenizer: {sorted(missing)!r}; "
+            "see docs/FORMATS.md for the character set"
+        )
+    if tokenizer == "word":
+        unreadable = untokenizable(build_tokenizer("word"), texts)
+        if unreadable:
+            raise DataError(
+                f"the word tokenizer cannot write {unreadable[0][:60]!r} back as it is (it has "
+                "numbers 0-999 and spaces only between numbers); use --tokenizer char"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: length-grouped batches of a dataset, or fresh generated rows every step.
+
+
+def train_dataloader(
+    task_data: TaskData, tokenizer, use_cot: bool, args: TrainingArguments, num_processes: int
+) -> DataLoader:
+    def featurize(rows: dict[str, list]) -> list[dict]:
+        encoded = tokenize_completions(tokenizer, list(rows["prompt"]), targets_of(rows, use_cot))
+        return [
+            {"input_ids": ids, "labels": labels}
+            for ids, labels in zip(encoded["input_ids"], encoded["labels"], strict=True)
+        ]
+
+    batch_size = args.per_device_train_batch_size
+    if task_data.train_rows is not None:
+        features = featurize(task_data.train_rows.to_dict())
+        lengths = [len(f["input_ids"]) for f in features]
+        return DataLoader(
+            features,
+            batch_size=batch_size,
+            sampler=LengthGroupedEpochSampler(lengths, batch_size, args.seed),
+            collate_fn=completion_collator(tokenizer),
+        )
+    low, high = task_data.lengths
+    num_rows = args.max_steps * args.gradient_accumulation_steps * batch_size * num_processes
+    dataset = GeneratedTaskDataset(
+        task_data.task, num_rows, seed=args.seed, min_length=low, max_length=high,
+        featurize=featurize, batch_size=batch_size, params=task_data.params,
+        exclude=task_data.held_out,
+    )  # fmt: skip
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=completion_collator(tokenizer)
+    )
+
+
+def train_test_overlap(task_data: TaskData, loader: DataLoader, args: DataArguments) -> dict:
+    """Evaluation rows whose prompt is also a training prompt, per split (0 by construction),
+    counted over the dataset's train split or every chunk of the generated stream."""
+    if task_data.train_rows is None:
+        return loader.dataset.overlap_report()
+    source = f"{args.dataset_name} split {args.train_split}"
+    return {
+        "train": f"{source} ({len(task_data.train_rows):,} rows)",
+        "eval_prompts_in_train": eval_prompts_in_train(
+            task_data.train_rows["prompt"], task_data.eval_rows
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer and schedule
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -278,100 +400,109 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def make_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
+    )
+
+
+def schedule_length(
+    args: TrainingArguments, num_batches: int, num_processes: int
+) -> tuple[int, int]:
+    """(updates per epoch, total updates). Micro-batches left over at the end of an epoch (fewer
+    than gradient_accumulation_steps) are dropped."""
+    updates_per_epoch = num_batches // args.gradient_accumulation_steps
+    if updates_per_epoch == 0:
+        raise ArgumentError(
+            f"the training data gives {num_batches} batches per process, fewer than "
+            f"--gradient_accumulation_steps {args.gradient_accumulation_steps}; use more rows or "
+            "smaller batches"
+        )
+    return updates_per_epoch, args.max_steps or math.ceil(args.num_train_epochs * updates_per_epoch)
+
+
+def make_scheduler(optimizer, args: TrainingArguments, max_steps: int, num_processes: int):
+    """A prepared scheduler steps once per process per update, hence the factors."""
+    return get_scheduler(
+        args.lr_scheduler_type,
+        optimizer=optimizer,
+        num_warmup_steps=args.warmup_steps * num_processes,
+        num_training_steps=max_steps * num_processes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: save_state / load_state; a resumed run skips the batches it has seen.
+
+
 def checkpoint_dirs(output_dir: Path) -> list[Path]:
     found = (output_dir / "checkpoints").glob("step_*")
     return sorted((p for p in found if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
 
 
-def held_out_prompts(eval_rows: dict[str, dict], eval_args: dict) -> dict[str, list[str]]:
-    """Prompts generated training rows must not repeat: the evaluated splits', and test and
-    test_long as `copycot evaluate` draws them from the same seed even when not evaluated here
-    (unless the task parameters cannot make that split at all, e.g. values too few for its
-    lengths: then it has no problems to avoid)."""
-    held_out = {split: rows["prompt"] for split, rows in eval_rows.items()}
-    for split in ("test", "test_long"):
-        if split not in held_out:
-            try:
-                held_out[split] = evaluation.eval_rows(split=split, **eval_args)["prompt"]
-            except DataError:
-                continue
-    return held_out
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> None:
+    """save_state (every process writes its part) into a staging folder, renamed when complete;
+    trainer_state.json, written last, marks a finished checkpoint."""
+    final = output_dir / "checkpoints" / f"step_{step}"
+    accelerator.wait_for_everyone()
+    staging = [str(publishing.staging_dir(final))] if accelerator.is_main_process else [None]
+    staging = Path(broadcast_object_list(staging)[0])
+    accelerator.save_state(str(staging))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        publishing.write_json(staging / "trainer_state.json", {"global_step": step})
+        publishing.swap_in(staging, final)
+    accelerator.wait_for_everyone()
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments) -> dict:
-    output_dir = Path(args.output_dir)
-    report_to = None if args.report_to == "none" else args.report_to.split(",")
-    accelerator = make_accelerator(
-        log_with=report_to,
-        project_config=ProjectConfiguration(
-            project_dir=str(output_dir), logging_dir=str(output_dir / "logs")
-        ),
-    )
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
-    )
-    logger.info(accelerator.state, main_process_only=False)
-    set_seed(args.seed)
-
-    # -- Data: validate everything (dataset, config, splits, columns) before building a model.
-    task = check_task(data_args.dataset_config)
-    task_params = parse_task_params(data_args.task_params)
-    train_rows = None
-    if data_args.dataset_name:
-        train_rows = load_rows(
-            data_args.dataset_name,
-            task,
-            data_args.train_split,
-            revision=data_args.dataset_revision,
-        )
-        if data_args.max_train_examples is not None:
-            train_rows = train_rows.select(
-                range(min(data_args.max_train_examples, len(train_rows)))
+def resume(accelerator: Accelerator, args: TrainingArguments) -> int:
+    """Weights, optimizer, schedule and RNG from --resume_from_checkpoint; returns its update."""
+    if not args.resume_from_checkpoint:
+        return 0
+    checkpoint = Path(args.resume_from_checkpoint)
+    if args.resume_from_checkpoint == "latest":
+        found = checkpoint_dirs(Path(args.output_dir))
+        if not found:
+            raise ArgumentError(
+                f"no checkpoint in {Path(args.output_dir) / 'checkpoints'} to resume from"
             )
+        checkpoint = found[-1]
+    if not (checkpoint / "trainer_state.json").exists():
+        raise ArgumentError(f"{checkpoint} is not a finished checkpoint (no trainer_state.json)")
+    accelerator.load_state(str(checkpoint))
+    global_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+    logger.info("resumed from %s at update %d", checkpoint, global_step)
+    return global_step
 
-    table_lengths = length_range(task, "train", data_args.task_size)
-    min_length = data_args.min_length or table_lengths[0]
-    max_length = data_args.max_length or table_lengths[1]
-    eval_split_names = [s.strip() for s in data_args.eval_splits.split(",") if s.strip()]
-    eval_args = {
-        "task": task,
-        "dataset_name": data_args.dataset_name,
-        "revision": data_args.dataset_revision,
-        "max_examples": data_args.max_eval_examples,
-        "seed": args.seed,
-        "task_size": data_args.task_size,
-        "task_params": task_params,
-        "train_lengths": (min_length, max_length),
-    }
-    eval_rows = {
-        split: evaluation.eval_rows(split=split, **eval_args) for split in eval_split_names
-    }
+
+# ---------------------------------------------------------------------------------------------
+# The run: what the steps above build, and what the loop, evaluation and saving share.
+
+
+@dataclass
+class Run:
+    accelerator: Accelerator
+    model: torch.nn.Module
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    train_dataloader: DataLoader
+    eval_loaders: dict[str, DataLoader]
+    task_data: TaskData
+    updates_per_epoch: int
+    max_steps: int
+    scan: str | None  # the Mamba scan path where the model runs
+    history: list[dict] = field(default_factory=list)
+    overlap: dict | None = None  # train_test_overlap of eval_results.json
+
+
+def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
+    """Accelerator, data, model, batches, optimizer and schedule, all passed through
+    `accelerator.prepare`; returns (Run, architecture numbers, hyperparameters)."""
+    accelerator = setup_accelerator(args)
+    task_data = load_data(data_args, args)
     if model_args.model_name_or_path.startswith(PRESET_PREFIX):
-        # The character tokenizer has no <unk>: find characters it cannot encode now.
-        if train_rows is not None:
-            sample = train_rows.select(range(min(1000, len(train_rows)))).to_dict()
-        else:
-            sample = generate_rows(
-                task, 256, seed=args.seed, split="train", min_length=min_length,
-                max_length=max_length, params=task_params,
-            )  # fmt: skip
-        texts = [*sample["prompt"], *targets_of(sample, data_args.use_cot)]
-        texts += [text for rows in eval_rows.values() for text in rows["prompt"]]
-        missing = uncovered_characters(texts)
-        if missing:
-            raise DataError(
-                f"the data has characters outside the character tokenizer: {sorted(missing)!r}; "
-                "see docs/FORMATS.md for the character set"
-            )
-        if model_args.tokenizer == "word":
-            unreadable = untokenizable(build_tokenizer("word"), texts)
-            if unreadable:
-                raise DataError(
-                    f"the word tokenizer cannot write {unreadable[0][:60]!r} back as it is (it has "
-                    "numbers 0-999 and spaces only between numbers); use --tokenizer char"
-                )
-
-    # -- Model and tokenizer.
+        check_characters(task_data, data_args.use_cot, args.seed, model_args.tokenizer)
     model, tokenizer = load_model_and_tokenizer(
         model_args.model_name_or_path,
         mamba_scan=model_args.mamba_scan,
@@ -380,62 +511,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         tokenizer=model_args.tokenizer,
     )
     architecture = model.config.copycot
-
-    def featurize(rows: dict[str, list]) -> list[dict]:
-        encoded = tokenize_completions(
-            tokenizer, list(rows["prompt"]), targets_of(rows, data_args.use_cot)
-        )
-        return [
-            {"input_ids": ids, "labels": labels}
-            for ids, labels in zip(encoded["input_ids"], encoded["labels"], strict=True)
-        ]
-
-    # -- Training data: length-grouped batches of a dataset, or fresh generated rows.
-    world_batch = args.per_device_train_batch_size * accelerator.num_processes
-    if train_rows is not None:
-        source = f"{data_args.dataset_name} split {data_args.train_split}"
-        overlap = {
-            "train": f"{source} ({len(train_rows):,} rows)",
-            "eval_prompts_in_train": eval_prompts_in_train(train_rows["prompt"], eval_rows),
-        }
-        train_features = featurize(train_rows.to_dict())
-        sampler = LengthGroupedEpochSampler(
-            [len(f["input_ids"]) for f in train_features],
-            args.per_device_train_batch_size,
-            args.seed,
-        )
-        train_dataloader = DataLoader(
-            train_features,
-            batch_size=args.per_device_train_batch_size,
-            sampler=sampler,
-            collate_fn=completion_collator(tokenizer),
-        )
-    else:
-        num_rows = args.max_steps * args.gradient_accumulation_steps * world_batch
-        train_dataset = GeneratedTaskDataset(
-            task,
-            num_rows,
-            seed=args.seed,
-            min_length=min_length,
-            max_length=max_length,
-            featurize=featurize,
-            batch_size=args.per_device_train_batch_size,
-            params=task_params,
-            exclude=held_out_prompts(eval_rows, eval_args),
-        )
-        overlap = train_dataset.overlap_report()
-        train_dataloader = DataLoader(
-            train_dataset,
-            batch_size=args.per_device_train_batch_size,
-            shuffle=False,
-            collate_fn=completion_collator(tokenizer),
-        )
-    # -- Optimizer and schedule.
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
+    loader = train_dataloader(
+        task_data, tokenizer, data_args.use_cot, args, accelerator.num_processes
     )
-    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
-    scan = scan_path(accelerator.unwrap_model(model))  # where the model now runs
+    overlap = train_test_overlap(task_data, loader, data_args)
+    optimizer = make_optimizer(model, args)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    scan = scan_path(accelerator.unwrap_model(model))
     logger.info(
         "model %s: %s, %s parameters, Mamba scan path: %s",
         model_args.model_name_or_path,
@@ -443,236 +525,250 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         f"{architecture['num_parameters']:,}",
         scan or "n/a (not a Mamba)",
     )
-    # Micro-batches left over at the end of an epoch (fewer than gradient_accumulation_steps)
-    # are dropped.
-    updates_per_epoch = len(train_dataloader) // args.gradient_accumulation_steps
-    if updates_per_epoch == 0:
-        raise ArgumentError(
-            f"the training data gives {len(train_dataloader)} batches per process, fewer than "
-            f"--gradient_accumulation_steps {args.gradient_accumulation_steps}; use more rows or "
-            "smaller batches"
-        )
-    max_steps = args.max_steps or math.ceil(args.num_train_epochs * updates_per_epoch)
-    # A prepared scheduler steps once per process per update, hence the factors.
+    updates_per_epoch, max_steps = schedule_length(args, len(loader), accelerator.num_processes)
     lr_scheduler = accelerator.prepare(
-        get_scheduler(
-            args.lr_scheduler_type,
-            optimizer=optimizer,
-            num_warmup_steps=args.warmup_steps * accelerator.num_processes,
-            num_training_steps=max_steps * accelerator.num_processes,
-        )
+        make_scheduler(optimizer, args, max_steps, accelerator.num_processes)
     )
     eval_loaders = {
         split: accelerator.prepare(
             evaluation.eval_dataloader(rows, tokenizer, args.per_device_eval_batch_size)
         )
-        for split, rows in eval_rows.items()
+        for split, rows in task_data.eval_rows.items()
     }
+    run = Run(accelerator, model, tokenizer, optimizer, lr_scheduler, loader, eval_loaders,
+              task_data, updates_per_epoch, max_steps, scan, overlap=overlap)  # fmt: skip
+    return run, architecture, hyperparameters_of(run, model_args, data_args, args)
 
-    hyperparameters = {
+
+def hyperparameters_of(
+    run: Run, model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments
+) -> dict:
+    """What the model card and the trackers record."""
+    world_batch = args.per_device_train_batch_size * run.accelerator.num_processes
+    return {
         "model_name_or_path": model_args.model_name_or_path,
         "dataset": data_args.dataset_name or "generated",
-        "dataset_config": task,
+        "dataset_config": run.task_data.task,
         "use_cot": data_args.use_cot,
         "seed": args.seed,
-        "max_steps": max_steps,
+        "max_steps": run.max_steps,
         "global_batch_size": world_batch * args.gradient_accumulation_steps,
         "per_device_train_batch_size": args.per_device_train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "num_processes": accelerator.num_processes,
-        "mixed_precision": accelerator.mixed_precision,
+        "num_processes": run.accelerator.num_processes,
+        "mixed_precision": run.accelerator.mixed_precision,
         "learning_rate": args.learning_rate,
         "lr_scheduler_type": args.lr_scheduler_type,
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
-        "mamba_scan": scan,
+        "mamba_scan": run.scan,
     }
-    accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
 
-    # -- Resume: weights, optimizer, schedule, RNG from the checkpoint; batches already seen are
-    # skipped in the (deterministic) data order.
-    global_step = 0
-    if args.resume_from_checkpoint:
-        checkpoint = Path(args.resume_from_checkpoint)
-        if args.resume_from_checkpoint == "latest":
-            found = checkpoint_dirs(output_dir)
-            if not found:
-                raise ArgumentError(f"no checkpoint in {output_dir / 'checkpoints'} to resume from")
-            checkpoint = found[-1]
-        if not (checkpoint / "trainer_state.json").exists():
-            raise ArgumentError(
-                f"{checkpoint} is not a finished checkpoint (no trainer_state.json)"
-            )
-        accelerator.load_state(str(checkpoint))
-        global_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
-        logger.info("resumed from %s at update %d", checkpoint, global_step)
 
-    def save_checkpoint(step: int) -> None:
-        """save_state into a temporary folder, renamed when complete."""
-        final = output_dir / "checkpoints" / f"step_{step}"
-        tmp = final.with_name(f".{final.name}.tmp")
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            (tmp / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        accelerator.wait_for_everyone()
+# ---------------------------------------------------------------------------------------------
+# Evaluation: greedy generation on every eval split, sharded over processes, gathered, scored.
 
-    history: list[dict] = []
 
-    def run_eval(step: int) -> dict:
-        started = time.perf_counter()
-        results = {}
-        for split, loader in eval_loaders.items():
-            results[split], _ = evaluation.evaluate_split(
-                accelerator,
-                model,
-                tokenizer,
-                loader,
-                eval_rows[split],
-                task=task,
-                use_cot=data_args.use_cot,
-            )
-        payload = evaluation.eval_results_payload(
-            model=model_args.model_name_or_path,
-            dataset=data_args.dataset_name,
-            task=task,
+def evaluate(run: Run, model_args: ModelArguments, data_args: DataArguments, step: int) -> dict:
+    """The eval_results payload at `step`; logged, and appended to the run's history."""
+    started = time.perf_counter()
+    results = {}
+    for split, loader in run.eval_loaders.items():
+        results[split], _ = evaluation.evaluate_split(
+            run.accelerator,
+            run.model,
+            run.tokenizer,
+            loader,
+            run.task_data.eval_rows[split],
+            task=run.task_data.task,
             use_cot=data_args.use_cot,
-            results=results,
-            step=step,
-            mamba_scan=scan,
-            seconds=time.perf_counter() - started,
-            overlap=overlap,
         )
-        scalars = evaluation.flat_scores(results)
-        history.append({"step": step, **scalars})
-        accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
-        main = payload["main_score"]
-        logger.info(
-            "step %d eval: %s",
-            step,
-            ", ".join(f"{split} {main} {s[main]:.3f}" for split, s in results.items()),
-        )
-        return payload
-
-    # -- The loop: one optimizer update per `gradient_accumulation_steps` micro-batches.
-    model.train()
-    progress = tqdm(
-        total=max_steps,
-        initial=global_step,
-        desc="training",
-        disable=not accelerator.is_local_main_process,
+    payload = evaluation.eval_results_payload(
+        model=model_args.model_name_or_path,
+        dataset=data_args.dataset_name,
+        task=run.task_data.task,
+        use_cot=data_args.use_cot,
+        results=results,
+        step=step,
+        mamba_scan=run.scan,
+        seconds=time.perf_counter() - started,
+        overlap=run.overlap,
     )
-    epoch = global_step // updates_per_epoch
+    scalars = evaluation.flat_scores(results)
+    run.history.append({"step": step, **scalars})
+    run.accelerator.log({f"eval/{k}": v for k, v in scalars.items()}, step=step)
+    main = payload["main_score"]
+    logger.info(
+        "step %d eval: %s",
+        step,
+        ", ".join(f"{split} {main} {s[main]:.3f}" for split, s in results.items()),
+    )
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop: one optimizer update per `gradient_accumulation_steps` micro-batches.
+
+
+def update(run: Run, batches, args: TrainingArguments) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer update; returns (this process's loss sum, global target count)."""
+    micro_batches = [next(batches) for _ in range(args.gradient_accumulation_steps)]
+    loss_sum, num_targets = backward_on_global_batch(run.accelerator, run.model, micro_batches)
+    if args.max_grad_norm:
+        run.accelerator.clip_grad_norm_(run.model.parameters(), args.max_grad_norm)
+    run.optimizer.step()
+    run.lr_scheduler.step()
+    run.optimizer.zero_grad()
+    return loss_sum, num_targets
+
+
+def epoch_batches(run: Run, epoch: int, done_in_epoch: int, args: TrainingArguments):
+    """The epoch's batches, less those of the updates already done in it (after a resume)."""
+    run.train_dataloader.set_epoch(epoch)
+    loader = run.train_dataloader
+    if done_in_epoch:
+        loader = run.accelerator.skip_first_batches(
+            run.train_dataloader, done_in_epoch * args.gradient_accumulation_steps
+        )
+    return iter(loader)
+
+
+def train_loop(
+    run: Run, model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments,
+    global_step: int,
+) -> int:  # fmt: skip
+    """Train from update `global_step` to `run.max_steps`, logging, checkpointing and evaluating
+    on the way; returns the last update."""
+    accelerator, output_dir = run.accelerator, Path(args.output_dir)
+    run.model.train()
+    progress = tqdm(total=run.max_steps, initial=global_step, desc="training",
+                    disable=not accelerator.is_local_main_process)  # fmt: skip
+    epoch = global_step // run.updates_per_epoch
     running_loss, running_targets, started = 0.0, 0, time.perf_counter()
-    while global_step < max_steps:
-        train_dataloader.set_epoch(epoch)
-        loader = train_dataloader
-        done_in_epoch = global_step - epoch * updates_per_epoch
-        if done_in_epoch:
-            loader = accelerator.skip_first_batches(
-                train_dataloader, done_in_epoch * args.gradient_accumulation_steps
-            )
-        batches = iter(loader)
-        for _ in range(done_in_epoch, updates_per_epoch):
-            micro_batches = [next(batches) for _ in range(args.gradient_accumulation_steps)]
-            step_loss, num_targets = backward_on_global_batch(accelerator, model, micro_batches)
-            if args.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad()
+    while global_step < run.max_steps:
+        done_in_epoch = global_step - epoch * run.updates_per_epoch
+        batches = epoch_batches(run, epoch, done_in_epoch, args)
+        for _ in range(done_in_epoch, run.updates_per_epoch):
+            step_loss, num_targets = update(run, batches, args)
             global_step += 1
             progress.update(1)
-
             running_loss += accelerator.reduce(step_loss, "sum").item()
             running_targets += int(num_targets.item())
-            if global_step % args.logging_steps == 0 or global_step == max_steps:
+            if global_step % args.logging_steps == 0 or global_step == run.max_steps:
                 loss = running_loss / max(running_targets, 1)
-                elapsed = time.perf_counter() - started
-                accelerator.log(
-                    {"train/loss": loss, "train/lr": lr_scheduler.get_last_lr()[0]},
-                    step=global_step,
-                )
+                lr = run.lr_scheduler.get_last_lr()[0]
+                accelerator.log({"train/loss": loss, "train/lr": lr}, step=global_step)
                 progress.set_postfix(loss=f"{loss:.4f}")
-                logger.info(
-                    "step %d loss %.4f lr %.2e (%.1f target tok/s)",
-                    global_step,
-                    loss,
-                    lr_scheduler.get_last_lr()[0],
-                    running_targets / elapsed,
-                )
+                logger.info("step %d loss %.4f lr %.2e (%.1f target tok/s)", global_step, loss,
+                            lr, running_targets / (time.perf_counter() - started))  # fmt: skip
                 running_loss, running_targets, started = 0.0, 0, time.perf_counter()
             if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_checkpoint(global_step)
-            if args.eval_steps and global_step % args.eval_steps == 0 and global_step < max_steps:
-                run_eval(global_step)
-                model.train()
+                save_checkpoint(accelerator, output_dir, global_step)
+            if (
+                args.eval_steps
+                and global_step % args.eval_steps == 0
+                and global_step < run.max_steps
+            ):
+                evaluate(run, model_args, data_args, global_step)
+                run.model.train()
                 started = time.perf_counter()  # throughput counts training time only
-            if global_step >= max_steps:
+            if global_step >= run.max_steps:
                 break
         epoch += 1
     progress.close()
+    return global_step
 
-    # -- Final evaluation and save (staging folder, then swapped in).
-    payload = run_eval(global_step)
-    payload["history"] = history
+
+# ---------------------------------------------------------------------------------------------
+# Saving: the whole output folder at once (staging folder, then swapped in).
+
+
+def save(
+    run: Run, args_by_group: dict, payload: dict, card: publishing.ModelCard, output_dir: Path
+) -> None:
+    """Weights, tokenizer, eval_results.json, training_args.json and the card, all or nothing;
+    checkpoints and tracker logs already in `output_dir` stay."""
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(model)
+    state_dict = accelerator.get_state_dict(run.model)
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        staging = publishing.staging_dir(output_dir)
-        unwrapped.save_pretrained(staging, state_dict=state_dict)
-        tokenizer.save_pretrained(staging)
-        publishing.write_json(staging / "eval_results.json", payload)
-        publishing.write_json(
-            staging / "training_args.json",
-            {"model": asdict(model_args), "data": asdict(data_args), "training": asdict(args)},
-        )
-        publishing.model_card(
-            model_name=args.hub_model_id or output_dir.name,
-            base_model=model_args.model_name_or_path,
-            dataset=data_args.dataset_name,
-            task=task,
-            use_cot=data_args.use_cot,
-            architecture=architecture,
-            hyperparameters=hyperparameters,
-            eval_payload=payload,
-        ).save(staging / "README.md")
-        publishing.swap_in(staging, output_dir)
+        with publishing.atomic_dir(output_dir, keep_old=True) as staging:
+            accelerator.unwrap_model(run.model).save_pretrained(staging, state_dict=state_dict)
+            run.tokenizer.save_pretrained(staging)
+            publishing.write_json(staging / "eval_results.json", payload)
+            publishing.write_json(staging / "training_args.json", args_by_group)
+            card.save(staging / "README.md")
         logger.info("saved %s", output_dir)
     accelerator.wait_for_everyone()
-    accelerator.end_training()  # closes trackers, then the process group
-    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# All of it
+
+
+def train(
+    model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments
+) -> FinetuneResult:
+    output_dir = Path(args.output_dir)
+    run, architecture, hyperparameters = prepare_run(model_args, data_args, args)
+    run.accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
+    global_step = resume(run.accelerator, args)
+    global_step = train_loop(run, model_args, data_args, args, global_step)
+    payload = evaluate(run, model_args, data_args, global_step)
+    payload["history"] = run.history
+    card = publishing.model_card(
+        model_name=args.hub_model_id or output_dir.name,
+        base_model=model_args.model_name_or_path,
+        dataset=data_args.dataset_name,
+        architecture=architecture,
+        hyperparameters=hyperparameters,
+        eval_payload=payload,
+    )
+    args_by_group = {
+        "model": asdict(model_args),
+        "data": asdict(data_args),
+        "training": asdict(args),
+    }
+    save(run, args_by_group, payload, card, output_dir)
+    run.accelerator.end_training()  # closes trackers, then the process group
+    return FinetuneResult(payload, architecture, output_dir)
+
+
+def run(
+    model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments
+) -> FinetuneResult:
+    """Check the arguments, then train: what `main` does, for callers holding the dataclasses."""
+    check_args(model_args, data_args, args)
+    return train(model_args, data_args, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `finetune.py` and `copycot finetune`; one-line errors for bad input."""
     try:
         model_args, data_args, args = parse_args(argv)
-        check_args(model_args, data_args, args)
-        payload = train(model_args, data_args, args)
-    except (ArgumentError, DataError, ModelLoadError) as err:
+        result = run(model_args, data_args, args)
+    except CopycotError as err:
         print(f"finetune: error: {err}", file=sys.stderr)
         return 2
     is_main = PartialState().is_main_process
     if args.push_to_hub and is_main:
         try:
             url = publishing.push_folder(
-                Path(args.output_dir), args.hub_model_id, private=args.hub_private_repo
+                result.output_dir,
+                args.hub_model_id,
+                kept=f"the model in {result.output_dir} is intact; upload it later with "
+                f"`hf upload {args.hub_model_id} {result.output_dir}`",
+                commit_message="Upload model trained with hf-copycot",
+                private=args.hub_private_repo,
+                ignore_patterns=["checkpoints/*", "logs/*", ".*"],
             )
-        except RuntimeError as err:
+        except PublishError as err:
             print(f"finetune: error: {err}", file=sys.stderr)
             return 1
         print(f"pushed to {url}")
-    main_score = payload["main_score"]
+    main_score = result.eval_results["main_score"]
     summary = ", ".join(
-        f"{s} {main_score} {r[main_score]:.4f}" for s, r in payload["results"].items()
+        f"{s} {main_score} {r[main_score]:.4f}" for s, r in result.eval_results["results"].items()
     )
     if is_main:
         print(f"done: {summary}; saved {args.output_dir}")

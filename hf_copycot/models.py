@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from hf_copycot.errors import ModelLoadError
 from hf_copycot.mamba_scan import active_scan, enable_fast_mamba
 from hf_copycot.tokenizer import TOKENIZERS, build_char_tokenizer, build_tokenizer, tokenizer_kind
 
@@ -86,8 +87,24 @@ PRESETS: dict[str, MambaShape | TransformerShape] = {
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class ModelLoadError(ValueError):
-    """A model name or folder that cannot be loaded; the message is one line with the fix."""
+@dataclass
+class ModelArguments:
+    """Which model, the flags `finetune.py` and `copycot evaluate` share."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "Hub id (state-spaces/mamba-130m-hf), local folder, or preset:NAME."}
+    )
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "Preset config changes, e.g. 'state_size=64'."}
+    )
+    model_revision: str | None = field(default=None, metadata={"help": "Hub revision."})
+    mamba_scan: str = field(
+        default="auto", metadata={"help": "Mamba scan path: auto, cuda, numba, chunked, reference."}
+    )
+    tokenizer: str = field(
+        default="char",
+        metadata={"help": "A preset's tokenizer: char, or word (a token per number, as Feng)."},
+    )
 
 
 def check_model_name(name_or_path: str) -> None:

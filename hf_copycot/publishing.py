@@ -1,18 +1,26 @@
-"""Write a trained model's folder all at once, describe it in a model card, push it to the Hub.
+"""Outputs written whole or not at all, a trained model's card, and pushes to the Hub.
 
-The output folder is assembled in a staging folder next to it and swapped in with renames, so an
-interrupted save never leaves a folder that looks complete. Anything already in the output folder
-that the new save does not replace (checkpoints, tracker logs) is carried over.
+Every folder hf-copycot writes (a trained model, a checkpoint, the dataset repo, the models
+`copycot reproduce` publishes) is assembled in a hidden staging folder next to it and renamed into
+place (`atomic_dir`), so an interrupted write never leaves a folder that looks complete; files go
+through a temporary file and a rename (`write_json`, `write_text`). `push_folder` is the one way
+anything is uploaded: one line on failure, and the local folder stays as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from hf_copycot.errors import PublishError
 
 
 def holds_trained_model(folder: Path) -> bool:
@@ -21,26 +29,86 @@ def holds_trained_model(folder: Path) -> bool:
     return folder.is_dir() and has_weights and (folder / "config.json").exists()
 
 
-def staging_dir(output_dir: Path) -> Path:
-    staging = output_dir.parent / f".{output_dir.name}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+# ---------------------------------------------------------------------------------------------
+# Whole or not at all
+
+
+def staging_dir(target: Path) -> Path:
+    """A fresh hidden sibling of `target` (`.NAME.partial-PID-XXXX`) to assemble it in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.partial-{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the result is an ordinary folder
     return staging
 
 
-def swap_in(staging: Path, output_dir: Path) -> None:
-    """Make `staging` the new `output_dir`, keeping entries of the old one that it lacks."""
-    if output_dir.exists():
-        for entry in output_dir.iterdir():
+def remove_stale_staging(target: Path) -> None:
+    """Delete staging folders of `target` left by writers whose process is gone."""
+    for folder in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
+        pid = folder.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            continue
+
+
+def swap_in(staging: Path, target: Path, *, keep_old: bool = False) -> None:
+    """Make `staging` the new `target`; with `keep_old`, entries of the old target that the new
+    one lacks (checkpoints, tracker logs) are carried over. The old target comes back if the
+    final rename fails."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    if keep_old:
+        for entry in target.iterdir():
             if not (staging / entry.name).exists():
                 entry.rename(staging / entry.name)
-        retired = output_dir.parent / f".{output_dir.name}.old"
-        shutil.rmtree(retired, ignore_errors=True)
-        output_dir.rename(retired)
-        staging.rename(output_dir)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(output_dir)
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    retired.rmdir()
+    target.rename(retired)
+    try:
+        staging.rename(target)
+    except BaseException:
+        retired.rename(target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, keep_old: bool = False) -> Iterator[Path]:
+    """Yield a staging folder; when the block ends it replaces `target` (see `swap_in`), and when
+    the block raises (Ctrl-C included) it is deleted and `target` is untouched."""
+    target = Path(target)
+    remove_stale_staging(target)
+    staging = staging_dir(target)
+    try:
+        yield staging
+        swap_in(staging, target, keep_old=keep_old)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """`write_text` of `payload` as indented JSON."""
+    write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The model card
 
 
 def model_card(
@@ -48,14 +116,14 @@ def model_card(
     model_name: str,
     base_model: str,
     dataset: str | None,
-    task: str,
-    use_cot: bool,
     architecture: dict,
     hyperparameters: dict,
     eval_payload: dict,
 ) -> ModelCard:
-    """A model card: YAML metadata (with model-index results) and a readable summary."""
+    """A model card: YAML metadata (with model-index results) and a readable summary; the task and
+    whether it used CoT come from `eval_payload`."""
     main_score = eval_payload["main_score"]
+    task, use_cot = eval_payload["dataset_config"], eval_payload["use_cot"]
     is_hub_base = not base_model.startswith("preset:") and not Path(base_model).exists()
     is_hub_dataset = dataset is not None and not Path(dataset).exists()
     results = [
@@ -131,37 +199,54 @@ tokenizer = AutoTokenizer.from_pretrained("{model_name}")
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def push_folder(folder: Path, repo_id: str, *, private: bool = False) -> str:
-    """Upload `folder` (without checkpoints and logs) to the model repo `repo_id`; return its URL.
+# ---------------------------------------------------------------------------------------------
+# The Hub
 
-    Raises RuntimeError with a one-line message (the folder stays as it is) when the Hub cannot
-    be reached or refuses.
+
+def push_folder(
+    folder: Path,
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    kept: str,
+    commit_message: str,
+    private: bool = False,
+    token: str | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+    delete_patterns: Sequence[str] | None = None,
+) -> str:
+    """Create the Hub repo `repo_id` if needed and upload `folder`; returns the repo's URL.
+
+    Raises PublishError (one line: what failed, then `kept`, what stays on disk) when offline,
+    without a token, or when the Hub refuses.
     """
-    from huggingface_hub import HfApi
+    import huggingface_hub
 
-    api = HfApi()
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise PublishError(
+            f"could not push to {repo_id}: HF_HUB_OFFLINE is set; unset it and run again ({kept})"
+        )
+    token = token or huggingface_hub.get_token()
+    if not token:
+        raise PublishError(
+            f"could not push to {repo_id}: no Hugging Face token; run `hf auth login` or set "
+            f"HF_TOKEN and run again ({kept})"
+        )
+    api = huggingface_hub.HfApi(token=token)
     try:
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         api.upload_folder(
             repo_id=repo_id,
+            repo_type=repo_type,
             folder_path=str(folder),
-            ignore_patterns=["checkpoints/*", "logs/*", ".*"],
-            commit_message="Upload model trained with hf-copycot",
+            commit_message=commit_message,
+            ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
+            delete_patterns=list(delete_patterns) if delete_patterns else None,
         )
-    except Exception as err:  # network, auth, offline mode: all end the same way
-        reason = " ".join(str(err).split()) or type(err).__name__
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-            reason = "HF_HUB_OFFLINE is set"
-        raise RuntimeError(
-            f"push to {repo_id!r} failed ({reason[:200]}); the model is saved in {folder}; "
-            f"upload it later with `hf upload {repo_id} {folder}`"
-        ) from err
-    return f"https://huggingface.co/{repo_id}"
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
+    except Exception as error:  # network, auth, permissions: all end the same way
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise PublishError(
+            f"could not push to {repo_id}: {type(error).__name__}: {reason} ({kept}; check the "
+            "token and network, then run again)"
+        ) from None
+    return str(url)

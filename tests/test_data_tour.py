@@ -11,6 +11,6 @@ def test_data_tour_builds_and_shows_every_config(capsys):
 
 
 def test_data_tour_keeps_the_build_when_asked(tmp_path, capsys):
-    assert cli.main(["datasets", "--rows", "0", "--output-dir", str(tmp_path / "cc")]) == 0
+    assert cli.main(["datasets", "--rows", "0", "--output_dir", str(tmp_path / "cc")]) == 0
     assert (tmp_path / "cc" / "README.md").exists()
     capsys.readouterr()

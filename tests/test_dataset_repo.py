@@ -185,23 +185,23 @@ def test_stale_staging_of_a_killed_build_is_removed(tmp_path):
     ("args", "message"),
     [
         (["--configs", "copy", "nope"], "unknown config 'nope'"),
-        (["--train-rows", "-5"], "--train-rows must be a positive integer"),
-        (["--eval-rows", "0"], "--eval-rows must be a positive integer"),
+        (["--train_rows", "-5"], "--train_rows must be a positive integer"),
+        (["--eval_rows", "0"], "--eval_rows must be a positive integer"),
         (["--lengths", "9:3"], "--lengths 9:3 needs 1 <= MIN <= MAX"),
         (["--lengths", "5:30"], "test_long lengths start at 21, not above the train maximum 30"),
         (
-            ["--configs", "prefix_ngram", "--lengths", "2:3", "--long-lengths", "4:5"],
+            ["--configs", "prefix_ngram", "--lengths", "2:3", "--long_lengths", "4:5"],
             "too short for 3-grams",
         ),
-        (["--size", "huge"], "unknown size 'huge'"),
+        (["--dataset_size", "huge"], "unknown size 'huge'"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--lengths", "abc"], "expected MIN:MAX"),
-        (["--push-to-hub"], "--push-to-hub needs --repo-id"),
-        (["--push-to-hub", "--repo-id", "no-org"], "not of the form ORG/NAME"),
+        (["--push_to_hub"], "--push_to_hub needs --repo_id"),
+        (["--push_to_hub", "--repo_id", "no-org"], "not of the form ORG/NAME"),
     ],
 )
 def test_bad_arguments_stop_with_one_line_and_touch_nothing(tmp_path, capsys, args, message):
-    code = dataset_repo.main(["--output-dir", str(tmp_path / "out"), *args])
+    code = dataset_repo.main(["--output_dir", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
@@ -211,12 +211,12 @@ def test_output_dir_that_is_not_a_build_is_refused(tmp_path, capsys):
     precious = tmp_path / "notes"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
-    assert dataset_repo.main(["--output-dir", str(precious)]) == 2
+    assert dataset_repo.main(["--output_dir", str(precious)]) == 2
     assert "exists and is not a previous copy-cot build" in capsys.readouterr().err
     assert [p.name for p in precious.iterdir()] == ["thesis.txt"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    assert dataset_repo.main(["--output-dir", str(a_file)]) == 2
+    assert dataset_repo.main(["--output_dir", str(a_file)]) == 2
     assert "is a file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "notes"]
 
@@ -226,13 +226,13 @@ def test_script_runs_from_a_checkout(tmp_path):
         [
             sys.executable,
             str(SCRIPT),
-            "--output-dir",
+            "--output_dir",
             str(tmp_path / "o"),
             "--configs",
             "ed",
-            "--train-rows",
+            "--train_rows",
             "7",
-            "--eval-rows",
+            "--eval_rows",
             "3",
         ],
         capture_output=True,
@@ -242,7 +242,7 @@ def test_script_runs_from_a_checkout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert dataset_repo.is_previous_build(tmp_path / "o")
     bad = subprocess.run(
-        [sys.executable, str(SCRIPT), "--output-dir", str(tmp_path / "p"), "--configs", "x"],
+        [sys.executable, str(SCRIPT), "--output_dir", str(tmp_path / "p"), "--configs", "x"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -280,9 +280,9 @@ def online_hub_client(monkeypatch):
 
 def test_push_creates_repo_and_uploads_the_build(tmp_path, capsys, online_hub_client):
     out = tmp_path / "out"
-    args = ["--output-dir", str(out), "--configs", "copy", "--train-rows", "5", "--eval-rows", "2"]
+    args = ["--output_dir", str(out), "--configs", "copy", "--train_rows", "5", "--eval_rows", "2"]
     assert (
-        dataset_repo.main([*args, "--push-to-hub", "--repo-id", "ORG/copy-cot", "--private"]) == 0
+        dataset_repo.main([*args, "--push_to_hub", "--repo_id", "ORG/copy-cot", "--private"]) == 0
     )
     assert "pushed" in capsys.readouterr().out
     names = [name for name, _ in RecordingApi.calls]
@@ -320,16 +320,16 @@ def test_push_failures_are_one_line_and_keep_the_build(
     monkeypatch.setattr(online_hub_client, "get_token", lambda: None)
     code = dataset_repo.main(
         [
-            "--output-dir",
+            "--output_dir",
             str(out),
             "--configs",
             "copy",
-            "--train-rows",
+            "--train_rows",
             "5",
-            "--eval-rows",
+            "--eval_rows",
             "2",
-            "--push-to-hub",
-            "--repo-id",
+            "--push_to_hub",
+            "--repo_id",
             "ORG/x",
         ]
     )
@@ -422,8 +422,8 @@ def test_card_rebuild_command_reproduces_the_folder(tmp_path):
     assert command[:4] == [
         "python",
         "dataset_scripts/build_copy_cot.py",
-        "--output-dir",
+        "--output_dir",
         "copy-cot",
     ]
-    assert dataset_repo.main([*command[2:], "--output-dir", str(tmp_path / "second")]) == 0
+    assert dataset_repo.main([*command[2:], "--output_dir", str(tmp_path / "second")]) == 0
     assert tree_bytes(tmp_path / "second") == tree_bytes(first)

@@ -82,12 +82,12 @@ def test_copycot_evaluate_writes_eval_results(tmp_path, capsys):
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     out = tmp_path / "eval_results.json"
-    argv = ["evaluate", "--model", str(tmp_path / "model"), "--config", "lis"]
+    argv = ["evaluate", "--model_name_or_path", str(tmp_path / "model"), "--dataset_config", "lis"]
     argv += [
-        "--max_examples",
+        "--max_eval_examples",
         "6",
-        "--output",
-        str(out),
+        "--output_dir",
+        str(tmp_path),
         "--predictions_file",
         str(tmp_path / "p.jsonl"),
     ]
@@ -104,13 +104,22 @@ def test_copycot_evaluate_writes_eval_results(tmp_path, capsys):
     assert "test: answer_accuracy" in capsys.readouterr().out
 
 
+COPY = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy"]
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--model", "preset:pythia-tiny", "--config", "sorting"], "unknown --config 'sorting'"),
-        (["--model", "preset:nope", "--config", "copy"], "unknown preset 'nope'"),
         (
-            ["--model", "preset:pythia-tiny", "--config", "copy", "--dataset", "/no/such/dir"],
+            ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "sorting"],
+            "unknown --dataset_config 'sorting'",
+        ),
+        (
+            ["--model_name_or_path", "preset:nope", "--dataset_config", "copy"],
+            "unknown preset 'nope'",
+        ),
+        (
+            [*COPY, "--dataset_name", "/no/such/dir"],
             "cannot load",
         ),
     ],

@@ -1,7 +1,10 @@
+import copy
+
 import pytest
 import torch
 from tiny_models import build_tiny_model
 
+from hf_copycot import inference_cost
 from hf_copycot.inference_cost import (
     CacheMemory,
     cache_memory,
@@ -11,6 +14,10 @@ from hf_copycot.inference_cost import (
     greedy_stream,
     measure_generation,
 )
+from hf_copycot.mamba_scan import enable_fast_mamba
+
+# Reads transformers' cache objects: the drift alarm runs it.
+pytestmark = pytest.mark.compat
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +100,25 @@ def test_greedy_stream_wants_a_batch_of_one(tiny):
 def test_small_helpers():
     assert decode_speed([0.5, 0.25, 0.25]) == 4.0 and decode_speed([0.5]) == 0.0
     assert [format_bytes(n) for n in (512, 1536, 3 * 2**20)] == ["512 B", "1.5 KiB", "3 MiB"]
+
+
+@pytest.mark.parametrize("scan", ["numba", "chunked"])
+def test_the_fast_mamba_path_measures_the_same_tokens_and_state(tiny, scan):
+    """What the Space and the cost study measure: transformers 5.24 once left this state at 0 B."""
+    model, tokenizer = tiny["mamba"]
+    fast = copy.deepcopy(model)
+    enable_fast_mamba(fast, scan)
+    ids = prompt_ids(tokenizer, 30)
+    expected = measure_generation(model, ids, max_new_tokens=8)
+    cost = measure_generation(fast, ids, max_new_tokens=8)
+    assert cost.token_ids == expected.token_ids
+    assert cost.memory == expected.memory == expected_cache_memory(model.config, 37)
+    assert cost.memory.state_bytes > 0
+
+
+def test_a_cache_of_zero_bytes_is_an_error_when_measured(tiny, monkeypatch):
+    model, tokenizer = tiny["mamba"]
+    monkeypatch.setattr(inference_cost, "cache_memory", lambda cache: CacheMemory(0, 0))
+    with pytest.raises(RuntimeError, match="cache holds 0 bytes after 3 generated") as err:
+        measure_generation(model, prompt_ids(tokenizer, 5), max_new_tokens=3)
+    assert "\n" not in str(err.value)

@@ -133,6 +133,18 @@ def test_shared_helpers_are_identical_in_every_module():
     assert len({found[0] for found in blocks.values()}) == 1
 
 
+def test_stamped_helper_copies_are_current():
+    """Each module's block is byte for byte what `make metrics` writes from eval/shared_helpers.py."""
+    stamp = runpy.run_path(str(EVAL_DIR / "stamp_helpers.py"))
+    block = stamp["helper_block"]()
+    modules = stamp["modules"]()
+    assert sorted(path.parent.name for path in modules) == sorted(METRIC_NAMES)
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        assert stamp["stamped"](text, block) == text, f"{module} is stale: run `make metrics`"
+        assert SHARED_BLOCK.findall(text) == [block]
+
+
 @pytest.mark.parametrize("name", METRIC_NAMES)
 def test_module_imports_only_evaluate_datasets_numpy_and_stdlib(name):
     tree = ast.parse((EVAL_DIR / name / f"{name}.py").read_text())

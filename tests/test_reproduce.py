@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
 from hf_copycot.reproduce.plan import compare, mean_std, separated
-from hf_copycot.reproduce.runner import Job, JobFailed, run_jobs, unique_jobs
+from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
 from hf_copycot.reproduce.scales import SCALES, DPTask
 from hf_copycot.reproduce.studies import (
     STUDIES,
@@ -25,12 +26,20 @@ from hf_copycot.reproduce.studies import (
 REPO = Path(__file__).resolve().parents[1]
 
 
+@dataclass
+class Toy:
+    """Stands for a command's argument dataclass in the runner's own tests."""
+
+    seed: int = 0
+    value: int = 0
+
+
 def test_job_key_follows_what_runs_not_its_label():
-    a = Job("finetune", "one", ("--seed", "0"))
-    assert a.key == Job("finetune", "other label", ("--seed", "0")).key
-    assert a.key != Job("finetune", "one", ("--seed", "1")).key
-    assert a.key != Job("evaluate", "one", ("--seed", "0")).key
-    assert a.key != Job("finetune", "one", ("--seed", "0"), needs="abc").key
+    a = Job("finetune", "one", (Toy(seed=0),))
+    assert a.key == Job("finetune", "other label", (Toy(seed=0),)).key
+    assert a.key != Job("finetune", "one", (Toy(seed=1),)).key
+    assert a.key != Job("evaluate", "one", (Toy(seed=0),)).key
+    assert a.key != Job("finetune", "one", (Toy(seed=0),), needs="abc").key
 
 
 @pytest.mark.parametrize("preset", sorted(SCALES))
@@ -44,6 +53,41 @@ def test_every_preset_plans_unique_runs_with_their_dependencies(preset):
     for job in unique:
         if job.kind == "finetune":
             assert "--seed" in job.flags and "--max_steps" in job.flags
+
+
+@pytest.mark.parametrize("preset", sorted(SCALES))
+def test_jobs_carry_the_arguments_their_command_parses(preset):
+    """No study builds argv to call training: a job holds the dataclasses finetune.py or copycot
+    evaluate parse, and its argv (for display) parses back to exactly those."""
+    from transformers import HfArgumentParser
+
+    from hf_copycot import evaluation, finetune
+    from hf_copycot.reproduce.studies.inference_cost import CostArguments
+
+    types = {
+        "finetune": finetune.ARGUMENT_TYPES,
+        "evaluate": evaluation.ARGUMENT_TYPES,
+        "inference_cost": (CostArguments,),
+    }
+    for job in unique_jobs(job for study in STUDIES for job in study.jobs(SCALES[preset])):
+        assert tuple(type(a) for a in job.args) == types[job.kind]
+        parsed = HfArgumentParser(types[job.kind]).parse_args_into_dataclasses(list(job.flags))
+        assert tuple(parsed) == job.args
+
+
+def test_job_key_hashes_what_changes_the_result_not_where_it_goes():
+    from dataclasses import replace
+
+    run = copy_length.trained(SCALES["smoke"], "mamba-tiny", 0)
+    model, data, training = run.args
+    elsewhere = replace(run, args=(model, data, replace(training, output_dir="/elsewhere")))
+    assert elsewhere.key == run.key
+    for changed in (
+        (model, data, replace(training, learning_rate=1e-2)),
+        (model, replace(data, max_length=data.max_length + 1), training),
+        (replace(model, config_overrides="state_size=8"), data, training),
+    ):
+        assert replace(run, args=changed).key != run.key
 
 
 def test_studies_share_the_copy_runs():
@@ -93,19 +137,86 @@ def _fails(job, job_dir, model_dir):
 
 
 def _writes(job, job_dir, model_dir):
-    return {"value": int(job.flags[0])}
+    return {"value": job.args[0].value}
 
 
-def test_failed_run_stops_with_its_log_and_leaves_no_result(tmp_path):
-    job = Job("finetune", "broken run", ("1",))
-    with pytest.raises(JobFailed, match="broken run") as failure:
-        run_jobs([job], tmp_path, workers=1, threads=1, execute=_fails, describe=lambda _: None)
-    assert "something went wrong here" in str(failure.value)
-    assert not (tmp_path / job.key / "result.json").exists()
+def _fails_on_one(job, job_dir, model_dir):
+    if job.label == "broken run":
+        return _fails(job, job_dir, model_dir)
+    return _writes(job, job_dir, model_dir)
+
+
+def test_failed_run_is_reported_with_its_log_leaves_no_result_and_others_run_on(tmp_path):
+    broken = Job("finetune", "broken run", (Toy(value=1),))
+    dependent = Job("evaluate", "reads the broken model", (Toy(value=2),), needs=broken.key)
+    other = Job("finetune", "fine run", (Toy(value=3),))
+    said = []
+    results = run_jobs(
+        [broken, dependent, other],
+        tmp_path,
+        workers=1,
+        threads=1,
+        execute=_fails_on_one,
+        describe=said.append,
+    )
+    assert results[broken.key]["failed"] == "RuntimeError: boom"
+    log = Path(results[broken.key]["log"])
+    assert "something went wrong here" in log.read_text()
+    assert not (tmp_path / broken.key / "result.json").exists()
+    assert results[dependent.key]["failed"] == "needs run 'broken run', which failed"
+    assert results[other.key]["result"] == {"value": 3}
+    assert (tmp_path / other.key / "result.json").exists()
+
+
+def _study(name: str, analyse):
+    from types import SimpleNamespace
+
+    job = Job("evaluate", f"{name} run", (Toy(value=int(name)),))
+    return SimpleNamespace(
+        NAME=name, TITLE=f"Study {name}", CLAIM="a claim", jobs=lambda scale: [job], analyse=analyse
+    )
+
+
+def _run_value(lookup, name):
+    from hf_copycot.reproduce.plan import Section
+
+    value = lookup(Job("evaluate", f"{name} run", (Toy(value=int(name)),)))["value"]
+    return Section(name, f"Study {name}", "a claim", "measured", f"value {value}")
+
+
+def _cli_failing_run(job, job_dir, model_dir):
+    if job.args[0].value == 9:
+        raise RuntimeError("the run broke")
+    return {"value": job.args[0].value}
+
+
+def test_one_study_that_raises_cannot_sink_the_others(tmp_path, monkeypatch):
+    """A study whose analysis raises (ZeroDivisionError, say) or whose run failed is reported as
+    failed with its error line; every other section and results.json are written; exit 1."""
+    good = _study("7", lambda scale, lookup, out: _run_value(lookup, "7"))
+    divides = _study("8", lambda scale, lookup, out: 1 / 0)
+    broken = _study("9", lambda scale, lookup, out: _run_value(lookup, "9"))
+    monkeypatch.setattr(reproduce_cli, "STUDIES", (good, divides, broken))
+    monkeypatch.setattr(reproduce_cli, "execute", _cli_failing_run)
+    out = tmp_path / "out"
+    code = reproduce_cli.main(
+        ["--scale", "smoke", "--output_dir", str(out), "--models_dir", str(tmp_path / "m")]
+    )
+    assert code == 1
+    results = json.loads((out / "results.json").read_text())
+    studies = results["studies"]
+    assert studies["7"]["verdict"] == "measured" and studies["7"]["paragraph"] == "value 7"
+    assert studies["8"]["verdict"] == "failed"
+    assert studies["8"]["numbers"]["error"] == "ZeroDivisionError: division by zero"
+    assert studies["9"]["verdict"] == "failed"
+    assert "run '9 run' failed: RuntimeError: the run broke" in studies["9"]["numbers"]["error"]
+    report = (out / "report.md").read_text()
+    assert "**2 of 3 studies failed; 1 of 3 runs failed.**" in report
+    assert "`ZeroDivisionError: division by zero`" in report and "value 7" in report
 
 
 def test_finished_runs_are_cached(tmp_path):
-    jobs = [Job("finetune", f"run {i}", (str(i),)) for i in range(3)]
+    jobs = [Job("finetune", f"run {i}", (Toy(value=i),)) for i in range(3)]
     first = run_jobs(jobs, tmp_path, workers=2, threads=1, execute=_writes, describe=print)
     assert {k: v["result"]["value"] for k, v in first.items()} == {
         j.key: i for i, j in enumerate(jobs)
@@ -117,7 +228,7 @@ def test_finished_runs_are_cached(tmp_path):
 
 def test_bad_arguments_are_one_line_errors(capsys):
     with pytest.raises(SystemExit):
-        reproduce_cli.main(["--preset", "huge"])
+        reproduce_cli.main(["--scale", "huge"])
     with pytest.raises(SystemExit):
         reproduce_cli.main(["--only", "copy_length,nope"])
     err = capsys.readouterr().err
@@ -128,8 +239,8 @@ def test_bad_arguments_are_one_line_errors(capsys):
 def test_smoke_preset_end_to_end(tmp_path):
     """The whole pipeline at toy scale: runs, report with every study and plot, cache, models."""
     env = {**os.environ, "COPYCOT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--preset", "smoke"]
-    command += ["--output-dir", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--scale", "smoke"]
+    command += ["--output_dir", str(tmp_path / "out")]
     first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     out = tmp_path / "out"

@@ -1,23 +1,24 @@
-import importlib.util
+from pathlib import Path
 
 import pytest
 
-from hf_copycot import arena, cli
+from hf_copycot import cli
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("copy_arena_app", arena.APP_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from hf_copycot.spaces.copy_arena import app
+
+    return app
 
 
 def test_models_come_from_flags_and_env_and_the_hub_on_a_space(app, monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.setenv("COPYCOT_MODEL_A", "m1,m2")
     monkeypatch.delenv("COPYCOT_MODEL_B", raising=False)
-    args = app.parse_args(["--model-a", "m0"])
+    args = app.parse_args(["--model_a", "m0"])
     assert args.model_a == ["m0", "m1", "m2"] and args.model_b == []
     assert args.host == "127.0.0.1" and args.concurrency == 1
     monkeypatch.setenv("SPACE_ID", "hf-copycot/copy-arena")
@@ -36,7 +37,7 @@ def test_app_builds_without_models_and_without_network(app, tmp_path, monkeypatc
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("COPYCOT_MODEL_A", raising=False)
     monkeypatch.delenv("COPYCOT_MODEL_B", raising=False)
-    args = app.parse_args(["--models-dir", str(tmp_path)])
+    args = app.parse_args(["--models_dir", str(tmp_path)])
     demo = app.build_demo(args)
     dropdowns = {
         block.elem_id: block.value
@@ -53,10 +54,11 @@ def test_copycot_space_help(capsys):
         cli.main(["space", "--help"])
     assert caught.value.code == 0
     out = capsys.readouterr().out
-    assert "--model-a" in out and "--max-input-chars" in out
+    assert "--model_a" in out and "--max_input_chars" in out
 
 
-def test_copycot_space_outside_a_clone_says_so(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(arena, "APP_FILE", tmp_path / "app.py")
-    assert cli.main(["space"]) == 2
-    assert "run it from a clone" in capsys.readouterr().err
+def test_copycot_space_serves_the_spaces_own_app(app):
+    """`copycot space` runs the Space's app.py, installed with the package (tests/test_wheel.py runs
+    it from a wheel, outside the clone); in a clone that is spaces/copy_arena/app.py itself."""
+    assert cli.SUBCOMMANDS["space"][0] == "hf_copycot.spaces.copy_arena.app:main"
+    assert Path(app.__file__).resolve() == REPO / "spaces" / "copy_arena" / "app.py"

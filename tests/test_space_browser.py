@@ -44,8 +44,8 @@ def arena_url(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(REPO), "COPYCOT_MODEL_A": "", "COPYCOT_MODEL_B": ""}
     env.pop("SPACE_ID", None)
     command = [sys.executable, "-m", "hf_copycot.cli", "space", "--port", str(free_port())]
-    command += ["--model-a", str(mamba), "--model-b", str(pythia)]
-    command += ["--models-dir", str(root / "no-models"), "--max-input-chars", "300"]
+    command += ["--model_a", str(mamba), "--model_b", str(pythia)]
+    command += ["--models_dir", str(root / "no-models"), "--max_input_chars", "300"]
     log = (root / "server.log").open("w")
     server = subprocess.Popen(
         command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=log, text=True

@@ -78,8 +78,8 @@ Examples:
     {'0-4': 1.0, '5-9': 0.0}
 """
 
-# >>> shared helpers: identical in copy_accuracy, phonebook_accuracy and dp_cot_accuracy, which are
-# self-contained so that each loads from the Hub on its own (a test keeps the copies equal).
+# >>> shared helpers: stamped by `make metrics` from eval/shared_helpers.py (edit it there, not
+# here); each module carries a copy so that it loads from the Hub on its own.
 DEFAULT_END_MARKERS = (".", "\n", "</s>", "<|endoftext|>")
 
 

@@ -1,18 +1,22 @@
-"""`copycot reproduce --preset {smoke,cpu,gpu} --output-dir DIR [--seeds N]`."""
+"""`copycot reproduce --scale {smoke,cpu,gpu} --output_dir DIR [--seeds N]`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from hf_copycot import flags
+from hf_copycot.errors import RunFailed
 from hf_copycot.paths import models_dir
+from hf_copycot.publishing import atomic_dir
 from hf_copycot.reproduce import report
+from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
     RESULT_FILE,
     Job,
@@ -24,29 +28,29 @@ from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import STUDIES, copy_length
 
 
-def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict | None:
-    """One job, in a worker process: the same entry points a user runs. None on failure."""
+def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict:
+    """One job, in a worker process: the function behind the command a user would run, called
+    with the job's own arguments; returns its result. Output goes under `job_dir`."""
     if job.kind == "finetune":
         from hf_copycot import finetune
 
-        out = job_dir / "model"
-        if finetune.main([*job.flags, "--output_dir", str(out), "--report_to", "none"]) != 0:
-            return None
-        config = json.loads((out / "config.json").read_text())
-        payload = json.loads((out / "eval_results.json").read_text())
-        return {**payload, "architecture": config.get("copycot", {})}
+        model_args, data_args, training = job.args
+        out = job_dir / training.output_dir
+        training = replace(training, output_dir=str(out), report_to="none")
+        result = finetune.run(model_args, data_args, training)
+        return {**result.eval_results, "architecture": result.architecture}
     if job.kind == "evaluate":
         from hf_copycot import evaluation
 
-        out = job_dir / "eval_results.json"
-        model = [] if model_dir is None else ["--model", str(model_dir)]
-        if evaluation.main([*job.flags, *model, "--output", str(out)]) != 0:
-            return None
-        return json.loads(out.read_text())
+        model_args, data_args, eval_args = job.args
+        if model_dir is not None:  # the model another job of the plan trained
+            model_args = replace(model_args, model_name_or_path=str(model_dir))
+        return evaluation.run_evaluate(model_args, data_args, eval_args)
     if job.kind == "inference_cost":
         from hf_copycot.reproduce.studies import inference_cost
 
-        return inference_cost.measure(job, model_dir)
+        (arguments,) = job.args
+        return inference_cost.measure(arguments, model_dir)
     raise ValueError(f"unknown job kind {job.kind!r}")
 
 
@@ -58,13 +62,19 @@ def publish_models(scale, runs_dir: Path, target: Path) -> list[Path]:
         if not source.exists():
             continue
         final = target / f"{model}-copy"
-        staging = target / f".{final.name}.staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns("checkpoints", "logs"))
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
+        with atomic_dir(final) as staging:
+            shutil.copytree(
+                source,
+                staging,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("checkpoints", "logs"),
+            )
         published.append(final)
     return published
+
+
+# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
+RENAMED = {"--preset": "--scale"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,18 +82,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="copycot reproduce",
         description="Reproduce the COPY and CoT claims: train, evaluate, write report.md.",
     )
-    parser.add_argument("--preset", choices=sorted(SCALES), default="cpu")
-    parser.add_argument("--output-dir", type=Path, default=Path("outputs/reproduce"))
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default="cpu", help="how big the experiments are"
+    )
+    parser.add_argument("--output_dir", type=Path, default=Path("outputs/reproduce"))
     parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
     parser.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
     parser.add_argument(
-        "--models-dir", type=Path, default=None, help="where the Space finds the trained pair"
+        "--models_dir", type=Path, default=None, help="where the Space finds the trained pair"
     )
     parser.add_argument(
         "--only", default=None, help="comma-separated studies to run (default: all)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="list the runs and stop")
-    args = parser.parse_args(argv)
+    parser.add_argument("--dry_run", action="store_true", help="list the runs and stop")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if args.workers is not None and args.workers < 1:
@@ -99,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    scale = SCALES[args.preset].with_seeds(args.seeds)
+    scale = SCALES[args.scale].with_seeds(args.seeds)
     studies = [s for s in STUDIES if not args.only or s.NAME in args.only.split(",")]
     jobs = unique_jobs(job for study in studies for job in study.jobs(scale))
     runs_dir = args.output_dir / "runs"
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cores = os.cpu_count() or 1
     workers = args.workers or default_workers()
-    print(f"copycot reproduce --preset {scale.name}: {len(studies)} studies -> {args.output_dir}")
+    print(f"copycot reproduce --scale {scale.name}: {len(studies)} studies -> {args.output_dir}")
     reused = sum((runs_dir / job.key / RESULT_FILE).exists() for job in jobs)
     # Timed measurements run alone, after the training and evaluation.
     timed = [job for job in jobs if job.kind == "inference_cost"]
@@ -127,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         results |= run_jobs(timed, runs_dir, workers=1, threads=1, execute=execute)
 
     def lookup(job: Job) -> dict:
-        return results[job.key]["result"]
+        record = results[job.key]
+        if record.get("failed"):
+            raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
+        return record["result"]
 
-    sections = [study.analyse(scale, lookup, args.output_dir) for study in studies]
+    sections = [analyse(study, scale, lookup, args.output_dir) for study in studies]
     published = publish_models(scale, runs_dir, args.models_dir or models_dir())
     command = "copycot reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
     path = report.write(
@@ -146,9 +162,30 @@ def main(argv: list[str] | None = None) -> int:
     for folder in published:
         print(f"model for the Space: {folder}")
     print(f"report: {path} ({(time.perf_counter() - started) / 60:.1f} min)")
-    return 0
+    failures = [section for section in sections if section.verdict == FAILED]
+    for section in failures:
+        print(f"study {section.name} failed: {section.numbers['error']}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def analyse(study, scale, lookup, out_dir: Path) -> Section:
+    """The study's section, or a `failed` one with the error line: one study cannot sink the
+    report of the others."""
+    try:
+        return study.analyse(scale, lookup, out_dir)
+    except Exception as error:  # any bug or failed run in one study; the others still report
+        line = f"{type(error).__name__}: {error}".splitlines()[0]
+        return Section(
+            name=study.NAME,
+            title=study.TITLE,
+            claim=study.CLAIM,
+            verdict=FAILED,
+            paragraph=f"This study could not be analysed: `{line}`. The other studies' sections "
+            "are unaffected; the runs' logs are under `runs/` (see `results.json`).",
+            numbers={"error": line},
+        )
 
 
 def demo(argv: list[str] | None = None) -> int:
-    """`copycot demo` / `make demo`: the cpu preset, models saved where the Space finds them."""
-    return main(["--preset", "cpu", *(argv or [])])
+    """`copycot demo` / `make demo`: the cpu scale, models saved where the Space finds them."""
+    return main(["--scale", "cpu", *(argv or [])])

@@ -1,5 +1,6 @@
-"""Building blocks the studies share: job builders (the flags a user would type), statistics,
-verdicts and the report section a study returns."""
+"""Building blocks the studies share: job builders (the dataclasses `finetune.py` and `copycot
+evaluate` parse, filled in as a user's flags would), statistics, verdicts and the report section a
+study returns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
@@ -15,6 +16,10 @@ from hf_copycot.reproduce.scales import Scale
 # Relative cost of a training step: a Mamba step costs about twice a GPT-NeoX step of the same
 # width on CPU (more layers, the scan); only the time-left estimate and the scheduling use it.
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
+MODEL_DIR = "model"  # a finetune job's output, inside its run folder (the runner resolves it)
+
+# A study whose analysis raised (a bug, or a run it needs failed): reported, never fatal.
+FAILED = "failed"
 
 Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
 
@@ -26,7 +31,7 @@ class Section:
     name: str
     title: str
     claim: str  # the paper's claim, in one or two sentences
-    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured"
+    verdict: str  # "supported" | "not supported" | "inconclusive" | "not run" | "measured" | FAILED
     paragraph: str  # what this run shows, with its numbers
     table: str = ""  # markdown
     figure: str | None = None  # PNG file name, next to report.md
@@ -53,34 +58,42 @@ def train_job(
     label: str,
 ) -> Job:
     """A `finetune.py` run from a preset on rows generated on the fly, scored on `test`."""
-    flags = [
-        "--model_name_or_path", f"preset:{model}",
-        "--dataset_config", task,
-        "--seed", str(seed),
-        "--max_steps", str(steps),
-        "--per_device_train_batch_size", str(scale.batch_size),
-        "--learning_rate", str(scale.learning_rate),
-        "--warmup_steps", str(scale.warmup_steps),
-        "--min_length", str(lengths[0]),
-        "--max_length", str(lengths[1]),
-        "--eval_splits", "test",
-        "--max_eval_examples", str(scale.eval_examples),
-        "--logging_steps", "50",
-    ]  # fmt: skip
-    if not use_cot:
-        flags += ["--use_cot", "false"]
-    if params:
-        flags += ["--task_params", json.dumps(params, sort_keys=True)]
-    if overrides:
-        flags += ["--config_overrides", overrides]
-    if eval_every:
-        flags += ["--eval_steps", str(eval_every)]
-    if tokenizer != "char":
-        flags += ["--tokenizer", tokenizer]
+    from hf_copycot.finetune import DataArguments, ModelArguments, TrainingArguments
+
+    args = (
+        ModelArguments(
+            model_name_or_path=f"preset:{model}", config_overrides=overrides, tokenizer=tokenizer
+        ),
+        DataArguments(
+            dataset_config=task,
+            use_cot=use_cot,
+            eval_splits="test",
+            max_eval_examples=scale.eval_examples,
+            min_length=lengths[0],
+            max_length=lengths[1],
+            task_params=json.dumps(params, sort_keys=True) if params else None,
+        ),
+        TrainingArguments(
+            output_dir=MODEL_DIR,
+            seed=seed,
+            max_steps=steps,
+            per_device_train_batch_size=scale.batch_size,
+            learning_rate=scale.learning_rate,
+            warmup_steps=scale.warmup_steps,
+            logging_steps=50,
+            eval_steps=eval_every,
+        ),
+    )
     mean_length = sum(lengths) / 2
     cost = steps * scale.batch_size * mean_length * ARCH_COST[architecture_of(model)] / 2e5
     info = {"model": model, "task": task, "seed": seed, "use_cot": use_cot, "lengths": lengths}
-    return Job("finetune", label, tuple(flags), cost=cost, info=info)
+    return Job("finetune", label, args, cost=cost, info=info)
+
+
+def with_model_overrides(job: Job, overrides: str, **changes) -> Job:
+    """`job` (a finetune job) with `--config_overrides`, and other Job fields changed."""
+    model_args, *rest = job.args
+    return replace(job, args=(replace(model_args, config_overrides=overrides), *rest), **changes)
 
 
 def evaluate_job(
@@ -97,26 +110,30 @@ def evaluate_job(
     info: dict | None = None,
 ) -> Job:
     """`copycot evaluate` on the model `trained` produced (or on `model`, a Hub id)."""
-    flags = [
-        "--config", task,
-        "--split", "test",
-        "--min_length", str(lengths[0]),
-        "--max_length", str(lengths[1]),
-        "--max_examples", str(examples),
-        "--seed", str(seed),
-    ]  # fmt: skip
-    if params:
-        flags += ["--task_params", json.dumps(params, sort_keys=True)]
-    if model is not None:
-        flags += ["--model", model]
-    if trained is not None and not trained.info.get("use_cot", True):
-        flags += ["--use_cot", "false"]
+    from hf_copycot.evaluation import DataArguments, EvaluateArguments, ModelArguments
+
+    use_cot = trained.info.get("use_cot", True) if trained is not None else True
+    # A trained model is the `model` folder of its job's run; the runner passes its path.
+    name = f"../{trained.key}/{MODEL_DIR}" if trained is not None else model
+    args = (
+        ModelArguments(model_name_or_path=name),
+        DataArguments(
+            dataset_config=task,
+            use_cot=use_cot,
+            eval_splits="test",
+            max_eval_examples=examples,
+            min_length=lengths[0],
+            max_length=lengths[1],
+            task_params=json.dumps(params, sort_keys=True) if params else None,
+        ),
+        EvaluateArguments(seed=seed),
+    )
     arch = architecture_of(trained.info["model"] if trained else (model or "").split("/")[-1])
     cost = examples * sum(lengths) * ARCH_COST[arch] / 4e4
     return Job(
         "evaluate",
         label,
-        tuple(flags),
+        args,
         needs=trained.key if trained else None,
         cost=cost,
         info={**(trained.info if trained else {}), **(info or {})},

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from hf_copycot.publishing import write_json
-from hf_copycot.reproduce.plan import Section
+from hf_copycot.publishing import write_json, write_text
+from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.scales import Scale
 
 
@@ -41,7 +41,7 @@ def write(
     write_json(
         out_dir / "results.json",
         {
-            "preset": scale.name,
+            "preset": scale.name,  # the scale's name (the key keeps its name: results.json as before)
             "created": now,
             "command": command,
             "seconds": round(seconds, 1),
@@ -70,7 +70,7 @@ def write(
             f"{worker_minutes:.1f} worker-minutes when they ran)"
         )
     lines = [
-        f"# hf-copycot reproduction: `{scale.name}` preset",
+        f"# hf-copycot reproduction: `{scale.name}` scale",
         "",
         f"`{command}`, {now}, {timing} on {info['platform']} "
         f"({info['cpu_count']} cores, torch {info['torch']}"
@@ -84,9 +84,22 @@ def write(
         "did not learn enough to test it. The verdicts describe this run at this scale, not the "
         "papers.",
         "",
-        "| study | claim | verdict |",
-        "| --- | --- | --- |",
     ]
+    failed_runs = [run for run in runs if run.get("failed")]
+    failed_studies = [s for s in sections if s.verdict == FAILED]
+    if failed_studies or failed_runs:
+        lines += [
+            f"**{len(failed_studies)} of {len(sections)} studies failed; {len(failed_runs)} of "
+            f"{len(runs)} runs failed.** The other sections stand on their own runs.",
+            "",
+        ]
+        lines += [
+            f"- run `{r['label']}` failed: {r['failed']}"
+            + (f" (log: `{r['log']}`)" if r["log"] else "")
+            for r in failed_runs
+        ]
+        lines += [""] if failed_runs else []
+    lines += ["| study | claim | verdict |", "| --- | --- | --- |"]
     lines += [f"| [{s.title}](#{s.name}) | {s.claim} | **{s.verdict}** |" for s in sections]
     for s in sections:
         lines += ["", f'<a id="{s.name}"></a>', f"## {s.title}", "", f"**Claim.** {s.claim}", ""]
@@ -96,7 +109,5 @@ def write(
         if s.figure:
             lines += [f"![{s.title}]({s.figure})", ""]
     path = out_dir / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines) + "\n")
     return path

@@ -1,10 +1,14 @@
 """Run a study plan: jobs cached by a hash of what they run, scheduled over worker processes.
 
-A job is what a user could type: `finetune.py` flags, `copycot evaluate` flags on a model another
-job trained, or an inference-cost measurement. Its key hashes the job's kind, flags, the model it
-reads and the generator version, so changing any of them re-runs it and nothing else. A finished job
-leaves `runs/<key>/result.json` (written last, atomically); everything else in the folder is
-the job's own output (model, log).
+A job carries the very dataclasses a command parses (`finetune.py`'s, `copycot evaluate`'s, or an
+inference-cost measurement's) and the runner calls the function behind the command, which returns
+its results. Its key hashes the job's kind, its arguments (all but where output goes, which the
+runner sets per run: `KEY_EXCLUDED`), the model it reads and the generator version, so changing any
+of them re-runs it and nothing else. The label is for people only: two studies that share a run
+under different labels share its cache. argv (`Job.flags`) is rendered from the arguments for
+results.json and the user's command line; nothing runs it. A finished job leaves
+`runs/<key>/result.json` (written last, atomically); everything else in the folder is the job's own
+output (model, log).
 
 Small models train fastest one per core: each worker process runs one job at a time with
 `threads` torch threads, and jobs go out longest first (dependencies permitting).
@@ -13,6 +17,7 @@ Small models train fastest one per core: each worker process runs one job at a t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,13 +30,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from hf_copycot import __version__
+from hf_copycot.errors import JobFailed
+from hf_copycot.flags import to_argv
 from hf_copycot.publishing import write_json
 
 RESULT_FILE = "result.json"
+# Fields that say where output goes (the runner sets them per run), not what the run computes.
+KEY_EXCLUDED = frozenset({"output_dir", "overwrite_output_dir", "output", "predictions_file"})
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,8 @@ class Job:
     """One cached unit of work. `needs` is the key of the finetune job whose model it reads."""
 
     kind: str  # "finetune" | "evaluate" | "inference_cost"
-    label: str  # readable: "copy mamba-tiny seed 0"
-    flags: tuple[str, ...] = ()
+    label: str  # readable: "copy mamba-tiny seed 0"; not part of the key
+    args: tuple[Any, ...] = field(default=(), hash=False)  # the dataclasses the command parses
     needs: str | None = None
     cost: float = 1.0  # relative estimate, for scheduling and the time-left estimate
     info: dict = field(default_factory=dict, compare=False, hash=False)
@@ -49,12 +59,31 @@ class Job:
     def key(self) -> str:
         from hf_copycot.tasks import GENERATOR_VERSION
 
-        blob = json.dumps([self.kind, list(self.flags), self.needs, GENERATOR_VERSION, __version__])
+        arguments = [
+            {k: v for k, v in dataclasses.asdict(a).items() if k not in KEY_EXCLUDED}
+            for a in self.args
+        ]
+        blob = json.dumps(
+            [self.kind, arguments, self.needs, GENERATOR_VERSION, __version__], sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The arguments as a command line, for people (results.json, the report)."""
+        return tuple(to_argv(*self.args))
 
-class JobFailed(RuntimeError):
-    pass
+    def record(self, **outcome) -> dict:
+        """What results.json keeps of the job: which run it is, then `outcome`."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "label": self.label,
+            "flags": list(self.flags),
+            "needs": self.needs,
+            "info": self.info,
+            **outcome,
+        }
 
 
 def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
@@ -87,12 +116,15 @@ def run_jobs(
     """Run every job not yet cached; returns key -> result for all of them.
 
     `execute(job, job_dir, model_dir)` runs in a worker process and returns the job's result.
-    A failing job stops the plan with its log's last lines; finished jobs stay cached.
+    A job that fails (and every job that needs its model) is returned as a record with `failed`
+    (one line) and `log` instead of `result`, and is said through `describe`; the other jobs run
+    on. Finished jobs stay cached; failed ones leave no result and run again next time.
     """
     runs_dir.mkdir(parents=True, exist_ok=True)
     by_key = {job.key: job for job in jobs}
     results = {key: r for key in by_key if (r := load_result(runs_dir, by_key[key])) is not None}
     pending = [job for job in jobs if job.key not in results]
+    failed: set[str] = set()
     finished = set(results) | {  # dependencies that finished earlier, outside this plan
         job.needs for job in pending if job.needs and (runs_dir / job.needs / RESULT_FILE).exists()
     }
@@ -121,6 +153,13 @@ def run_jobs(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
     ) as pool:
         while waiting or in_flight:
+            for job in [job for job in waiting if job.needs in failed]:
+                waiting.remove(job)
+                failed.add(job.key)
+                results[job.key] = _failure(
+                    job, f"needs run {by_key[job.needs].label!r}, which failed"
+                )
+                bar.update(100.0 * job.cost / total_cost)
             ready = [
                 job
                 for job in waiting
@@ -132,6 +171,8 @@ def run_jobs(
                 future = pool.submit(_run_one, execute, job, runs_dir / job.key, model_dir)
                 in_flight[future] = job
             if not in_flight:
+                if not waiting:
+                    break
                 raise RuntimeError("no job can start: a dependency is missing from the plan")
             bar.set_postfix_str(", ".join(job.label for job in in_flight.values()), refresh=True)
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -139,14 +180,19 @@ def run_jobs(
                 job = in_flight.pop(future)
                 try:
                     results[job.key] = future.result()
-                except JobFailed:
-                    bar.close()
-                    pool.shutdown(cancel_futures=True)
-                    raise
-                finished.add(job.key)
+                    finished.add(job.key)
+                except JobFailed as error:
+                    failed.add(job.key)
+                    results[job.key] = _failure(job, error.reason, error.log)
+                    bar.write(f"run {job.label!r} failed: {error.reason} (log: {error.log})")
                 bar.update(100.0 * job.cost / total_cost)
     bar.close()
     return results
+
+
+def _failure(job: Job, reason: str, log: Path | None = None) -> dict:
+    """The record of a job that did not finish, in place of its result payload."""
+    return job.record(failed=reason, log=str(log) if log else None, result=None)
 
 
 def _init_worker(threads: int) -> None:
@@ -175,18 +221,10 @@ def _run_one(
             traceback.print_exc()
             result = None
     if result is None:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise JobFailed(f"run {job.label!r} failed (log: {log_path}):\n{tail}")
-    payload = {
-        "key": job.key,
-        "kind": job.kind,
-        "label": job.label,
-        "flags": list(job.flags),
-        "needs": job.needs,
-        "info": job.info,
-        "seconds": round(time.perf_counter() - started, 2),
-        "result": result,
-    }
+        lines = log_path.read_text().splitlines(keepends=True)
+        reason = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+        raise JobFailed(job.label, reason, log_path, "".join(lines[-15:]))
+    payload = job.record(seconds=round(time.perf_counter() - started, 2), result=result)
     write_json(job_dir / RESULT_FILE, payload)
     return payload
 

@@ -1,4 +1,4 @@
-"""How big each preset's experiments are. One dataclass, three instances: edit here, not in studies.
+"""How big each scale's experiments are. One dataclass, three instances: edit here, not in studies.
 
 `cpu` is sized for 15 minutes on 2 cores and `smoke` for well under 3 (the tests run it end to end);
 `gpu` is the papers' scale (from-scratch models of a few million parameters, lengths up to 100,

@@ -9,6 +9,10 @@ test_long rows per config (builds in seconds); `full` follows the papers' scale 
 2,000 per eval split; the phone book 20,000 and 1,000). Length ranges per size and split
 (`split_lengths`) and every task's defaults are documented in its module.
 
+The registry: each task module declares a `TaskSpec` (generator, text format, metric and its
+main score, how rows become the metric's arguments, how the arena offers it) and `SPECS` holds
+them; `register(spec)` adds one from anywhere (tests/toy_task.py adds a whole task in one file).
+
 Every call is deterministic in (task, seed, split, lengths, params): rows are drawn in blocks of
 `BLOCK_ROWS`, block k from numpy's PCG64 seeded by SeedSequence(seed, spawn_key=(task, split, k)),
 so splits never share a random stream. Lengths are uniform in [min_length, max_length]. Bump
@@ -19,18 +23,31 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from hf_copycot.tasks import copy, ed, lis, local_dp, phonebook, prefix_ngram, suffix_ngram
-from hf_copycot.tasks._spec import SIZES, SPLITS, TaskSpec
+from hf_copycot.tasks._spec import SHARED_COLUMNS as _SHARED_TYPES
+from hf_copycot.tasks._spec import (
+    SIZES,
+    SPLITS,
+    ArenaSpec,
+    TaskSpec,
+    check_alphabet,
+    check_int,
+    dp_inputs,
+    length_as,
+    lengths_table,
+    rows_table,
+)
 
 GENERATOR_VERSION = "2.0.0"
 BLOCK_ROWS = 8192
-SHARED_COLUMNS = ("id", "task", "prompt", "cot", "answer", "length")
+SHARED_COLUMNS = tuple(_SHARED_TYPES)
 
+# The registry: every task hf-copycot knows, in the order the dataset card and the arena list them.
 SPECS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -43,7 +60,28 @@ SPECS: dict[str, TaskSpec] = {
         local_dp.SPEC,
     )
 }
-TASK_NAMES: tuple[str, ...] = tuple(SPECS)
+
+
+class _TaskNames(Sequence[str]):
+    """The registered task names, read live (a task registered later shows up)."""
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return tuple(SPECS)[index]
+
+    def __len__(self) -> int:
+        return len(SPECS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(SPECS))
+
+    def __contains__(self, name: object) -> bool:
+        return name in SPECS
+
+    def __repr__(self) -> str:
+        return repr(tuple(SPECS))
+
+
+TASK_NAMES: Sequence[str] = _TaskNames()
 
 __all__ = [
     "BLOCK_ROWS",
@@ -53,13 +91,39 @@ __all__ = [
     "SPECS",
     "SPLITS",
     "TASK_NAMES",
+    "ArenaSpec",
     "TaskSpec",
+    "check_alphabet",
+    "check_int",
     "columns",
     "default_params",
+    "dp_inputs",
     "generate",
+    "get_spec",
+    "length_as",
+    "lengths_table",
+    "register",
+    "rows_table",
     "split_lengths",
     "split_rows",
+    "unregister",
 ]
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    """Add a task: from here on every part of hf-copycot offers it (tests/toy_task.py shows one)."""
+    if spec.name in SPECS:
+        raise ValueError(f"a task named {spec.name!r} is already registered; pick another name")
+    unknown = set(spec.extra_columns) & set(SHARED_COLUMNS)
+    if unknown:
+        raise ValueError(f"task {spec.name!r} redefines the shared column {sorted(unknown)[0]!r}")
+    SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a task added with `register`."""
+    SPECS.pop(name, None)
 
 
 def get_spec(task: str) -> TaskSpec:
@@ -75,8 +139,7 @@ def default_params(task: str) -> dict[str, Any]:
 
 def columns(task: str) -> dict[str, str]:
     """Every column of a task's rows and its type ("string", "int32" or "list<int32>")."""
-    shared = {"id": "string", "task": "string", "prompt": "string", "cot": "string"}
-    return {**shared, "answer": "string", "length": "int32", **get_spec(task).extra_columns}
+    return {**_SHARED_TYPES, **get_spec(task).extra_columns}
 
 
 def _check_size(size: str) -> str:

@@ -1,8 +1,13 @@
-"""What every task module declares: defaults, length ranges and row counts per split, its builder."""
+"""What a task is, in one place: its generator, text format, metric, and how the arena offers it.
+
+A task module declares one `TaskSpec`; `hf_copycot.tasks` registers it, and everything else (the
+dataset build, fine-tuning, `copycot evaluate`, the metrics, the arena) reads the spec, never a list
+of task names of its own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,11 +15,55 @@ import numpy as np
 
 SPLITS = ("train", "validation", "test", "test_long")
 SIZES = ("small", "full")
+# The columns every row of every task has, and their types (docs/FORMATS.md, DESIGN section 2).
+SHARED_COLUMNS: Mapping[str, str] = {
+    "id": "string",
+    "task": "string",
+    "prompt": "string",
+    "cot": "string",
+    "answer": "string",
+    "length": "int32",
+}
 
 # builder(rng, lengths, params) -> columns prompt, cot, answer and the task's extra columns
 Builder = Callable[[np.random.Generator, np.ndarray, dict[str, Any]], dict[str, list]]
 # checker(params, min_length, max_length) raises ValueError on a bad combination
 Checker = Callable[[dict[str, Any], int, int], None]
+# metric_inputs(task, rows, use_cot) -> the metric's compute() arguments beyond predictions and
+# references (rows are columns: prompt, cot, answer, length, ...)
+MetricInputs = Callable[[str, Mapping[str, Sequence], bool], dict[str, Any]]
+# typed_prompt(text, seed) -> (prompt, expected continuation, note); raises ValueError
+TypedPrompt = Callable[[str, int], tuple[str, str, str]]
+# row -> a string shown with it (one generated row as a dict of str)
+RowText = Callable[[Mapping[str, Any]], str]
+
+
+def length_as(keyword: str) -> MetricInputs:
+    """The `length` column passed to the metric as `keyword` (the metric groups scores by it)."""
+
+    def inputs(task: str, rows: Mapping[str, Sequence], use_cot: bool) -> dict[str, Any]:
+        return {keyword: [int(length) for length in rows["length"]]}
+
+    return inputs
+
+
+def dp_inputs(task: str, rows: Mapping[str, Sequence], use_cot: bool) -> dict[str, Any]:
+    """dp_cot_accuracy recomputes the DP from each prompt, so it takes prompts and the task."""
+    lengths = [int(length) for length in rows["length"]]
+    return {"prompts": list(rows["prompt"]), "task": task, "lengths": lengths, "cot": use_cot}
+
+
+@dataclass(frozen=True)
+class ArenaSpec:
+    """How the copy arena offers a task."""
+
+    label: str  # in the task dropdown
+    # The prompt built from a string the user types (copy, n-gram lookup); None: the arena draws
+    # examples with the task's generator at the chosen size.
+    typed_prompt: TypedPrompt | None = None
+    text_of: RowText | None = None  # the typed string inside a generated row ("random string")
+    note_of: RowText | None = None  # a line about a generated row, e.g. whom a phone book queries
+    size_control: str = "length"  # which control sets the size: "length" or "entries"
 
 
 @dataclass(frozen=True)
@@ -28,7 +77,11 @@ class TaskSpec:
     rows: Mapping[str, Mapping[str, int]]  # size -> split -> number of rows
     extra_columns: Mapping[str, str]  # column -> "string" | "int32" | "list<int32>"
     build: Builder
+    metric: str  # the evaluate module in eval/ that scores generations
+    main_score: str  # the score logged, put in model cards and reports
+    metric_inputs: MetricInputs  # how rows become the metric's arguments
     check: Checker = field(default=lambda params, lo, hi: None)
+    arena: ArenaSpec | None = None  # None: the arena does not offer the task
 
 
 def lengths_table(

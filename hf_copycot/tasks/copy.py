@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks._spec import TaskSpec, check_alphabet, lengths_table, rows_table
+from hf_copycot.tasks._spec import (
+    ArenaSpec,
+    TaskSpec,
+    check_alphabet,
+    length_as,
+    lengths_table,
+    rows_table,
+)
 
 LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
 
@@ -52,6 +59,11 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
     check_alphabet(params["alphabet"])
 
 
+def typed_prompt(text: str, seed: int) -> tuple[str, str, str]:
+    """The arena's copy prompt for a typed string: `s + "|"`, expecting `s`."""
+    return text + "|", text, ""
+
+
 SPEC = TaskSpec(
     name="copy",
     summary="Repeat a random string after the delimiter `|`",
@@ -62,5 +74,9 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={},
     build=build,
+    metric="copy_accuracy",
+    main_score="exact_match",
+    metric_inputs=length_as("lengths"),
     check=check,
+    arena=ArenaSpec("copy", typed_prompt=typed_prompt, text_of=lambda row: row["answer"]),
 )

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import _text
+from hf_copycot.tasks import _spec, _text
 from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
 
 INSERT_DELETE_COST = 2
@@ -229,5 +229,9 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"string_a": "string", "string_b": "string"},
     build=build,
+    metric="dp_cot_accuracy",
+    main_score="answer_accuracy",
+    metric_inputs=_spec.dp_inputs,
     check=check,
+    arena=_spec.ArenaSpec("DP: edit distance (CoT)"),
 )

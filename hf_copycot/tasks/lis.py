@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import _text
+from hf_copycot.tasks import _spec, _text
 from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
 
 FENG_MAX_VALUE = 249  # Feng et al.'s number_range 250, values 0..249
@@ -155,5 +155,9 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"sequence": "list<int32>"},
     build=build,
+    metric="dp_cot_accuracy",
+    main_score="answer_accuracy",
+    metric_inputs=_spec.dp_inputs,
     check=check,
+    arena=_spec.ArenaSpec("DP: longest increasing subsequence (CoT)"),
 )

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_copycot.tasks import _text
+from hf_copycot.tasks import _spec, _text
 from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
 
 _FAR = np.iinfo(np.int64).max // 4  # larger than any dp value
@@ -93,5 +93,9 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"values": "list<int32>", "m": "int32"},
     build=build,
+    metric="dp_cot_accuracy",
+    main_score="answer_accuracy",
+    metric_inputs=_spec.dp_inputs,
     check=check,
+    arena=_spec.ArenaSpec("DP: m-local (CoT)"),
 )

@@ -13,12 +13,19 @@ as for copy. Rows: `full` has 100,000 train and 2,000 per eval split.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 
 from hf_copycot.tasks import _text
-from hf_copycot.tasks._spec import check_alphabet, check_int, lengths_table, rows_table
+from hf_copycot.tasks._spec import (
+    TypedPrompt,
+    check_alphabet,
+    check_int,
+    lengths_table,
+    rows_table,
+)
 from hf_copycot.tasks.copy import LOWERCASE, random_strings
 
 DEFAULT_PARAMS = {"alphabet": LOWERCASE, "n": 3, "answer_length": None}
@@ -157,3 +164,24 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
             f"min_length {min_length} is too short for {n}-grams: strings need at least n + 1 = "
             f"{n + 1} characters (the n-gram and one character after it)"
         )
+
+
+def typed_prompt(where: str) -> TypedPrompt:
+    """The arena's prompt for a typed string: an n-gram occurring once in it (drawn from `seed`)
+    before (`where="prefix"`) or after (`"suffix"`) the string, expecting what follows it."""
+    n = DEFAULT_PARAMS["n"]
+
+    def prompt(text: str, seed: int) -> tuple[str, str, str]:
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)[None, :]
+        _, starts = unique_ngram_starts(codes, np.array([len(text)]), n)
+        if not len(starts):
+            raise ValueError(
+                f"no {n}-gram occurs exactly once in the string with a character after it; type a "
+                "longer or more varied string"
+            )
+        start = int(random.Random(seed).choice(starts.tolist()))
+        ngram = text[start : start + n]
+        shown = f"{ngram}|{text}|" if where == "prefix" else f"{text}|{ngram}"
+        return shown, text[start + n :], f"n-gram {ngram!r}"
+
+    return prompt

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hf_copycot.tasks import _text
-from hf_copycot.tasks._spec import TaskSpec, lengths_table, rows_table
+from hf_copycot.tasks._spec import ArenaSpec, TaskSpec, length_as, lengths_table, rows_table
 
 
 @cache
@@ -127,5 +127,13 @@ SPEC = TaskSpec(
     rows=rows_table(full_train=20_000, full_eval=1_000),
     extra_columns={"query_name": "string"},
     build=build,
+    metric="phonebook_accuracy",
+    main_score="exact_match",
+    metric_inputs=length_as("num_entries"),
     check=check,
+    arena=ArenaSpec(
+        "phone book",
+        note_of=lambda row: f"looking up {row['query_name']}",
+        size_control="entries",
+    ),
 )

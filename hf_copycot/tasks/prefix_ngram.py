@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hf_copycot.tasks import _text, ngram_lookup
-from hf_copycot.tasks._spec import TaskSpec
+from hf_copycot.tasks._spec import ArenaSpec, TaskSpec, length_as
 
 
 def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
@@ -40,5 +40,13 @@ SPEC = TaskSpec(
     rows=ngram_lookup.ROWS,
     extra_columns=ngram_lookup.EXTRA_COLUMNS,
     build=build,
+    metric="copy_accuracy",
+    main_score="exact_match",
+    metric_inputs=length_as("lengths"),
     check=ngram_lookup.check,
+    arena=ArenaSpec(
+        "n-gram lookup (n-gram first)",
+        typed_prompt=ngram_lookup.typed_prompt("prefix"),
+        text_of=lambda row: row["prompt"].split("|")[1],
+    ),
 )

@@ -1,8 +1,9 @@
 """Copy arena: a Mamba and a Transformer copy the same string side by side.
 
 Run `python spaces/copy_arena/app.py` (or `copycot space`, `make space`); `--help` lists the options.
-On the Hugging Face Hub this file is the Space's app. The logic lives in `hf_copycot.arena`; this
-file only lays it out.
+On the Hugging Face Hub this file is the Space's app; installed, it is `hf_copycot.spaces.copy_arena.app`
+(what `copycot space` runs). The logic lives in `hf_copycot.arena`; this file lays it out and
+serves it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 try:
-    from hf_copycot import arena
+    from hf_copycot import arena, flags
 except ImportError:  # a clone run without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from hf_copycot import arena
+    from hf_copycot import arena, flags
 
 import gradio as gr
 import pandas as pd
@@ -52,14 +53,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="copycot space", description="Serve the copy arena (Gradio) and print its URL."
     )
     parser.add_argument(
-        "--model-a",
+        "--model_a",
         action="append",
         default=[],
         help="a folder or Hub id for column A (repeatable; env COPYCOT_MODEL_A, comma-separated)",
     )
-    parser.add_argument("--model-b", action="append", default=[], help="the same for column B")
+    parser.add_argument("--model_b", action="append", default=[], help="the same for column B")
     parser.add_argument(
-        "--models-dir",
+        "--models_dir",
         type=Path,
         default=None,
         help="where to look for trained models (default: hf_copycot.paths.models_dir())",
@@ -72,10 +73,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="default: the first free port from 7860",
     )
     parser.add_argument(
-        "--max-input-chars", type=int, default=int(env.get("COPYCOT_MAX_INPUT_CHARS", 4000))
+        "--max_input_chars", type=int, default=int(env.get("COPYCOT_MAX_INPUT_CHARS", 4000))
     )
     parser.add_argument(
-        "--max-new-tokens", type=int, default=int(env.get("COPYCOT_MAX_NEW_TOKENS", 512))
+        "--max_new_tokens", type=int, default=int(env.get("COPYCOT_MAX_NEW_TOKENS", 512))
     )
     parser.add_argument(
         "--concurrency",
@@ -83,11 +84,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=int(env.get("COPYCOT_CONCURRENCY", 1)),
         help="generations running at once (the others wait in the queue)",
     )
-    parser.add_argument("--queue-size", type=int, default=int(env.get("COPYCOT_QUEUE_SIZE", 16)))
+    parser.add_argument("--queue_size", type=int, default=int(env.get("COPYCOT_QUEUE_SIZE", 16)))
     parser.add_argument(
         "--dtype", default=None, help="float32 (default), bfloat16, float16 or auto"
     )
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(flags.normalize(argv, parser))
     args.model_a += [name for name in env.get("COPYCOT_MODEL_A", "").split(",") if name]
     args.model_b += [name for name in env.get("COPYCOT_MODEL_B", "").split(",") if name]
     if env.get("SPACE_ID"):  # running on the Hub
@@ -95,7 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.model_b += [name for name in HUB_MODELS_B if name not in args.model_b]
     for name in ("max_input_chars", "max_new_tokens", "concurrency", "queue_size"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+            parser.error(f"--{name} must be at least 1")
     return args
 
 
@@ -131,18 +133,19 @@ def build_demo(args: argparse.Namespace, registry: arena.ModelRegistry | None = 
         )
 
     def show_controls(task):
-        string_task = task in arena.STRING_TASKS
+        string_task = task in arena.typed_tasks()
+        entries = arena.size_control(task) == "entries"
         return (
             gr.update(visible=string_task),
             gr.update(visible=string_task),
-            gr.update(visible=task != "phonebook"),
-            gr.update(visible=task == "phonebook"),
+            gr.update(visible=not entries),
+            gr.update(visible=entries),
             gr.update(value="random string" if string_task else "new example"),
         )
 
     def new_random(task, length, alphabet_name, text):
         seed = random.randrange(1_000_000)
-        if task in arena.STRING_TASKS:
+        if task in arena.typed_tasks():
             try:
                 text = arena.random_string(task, int(length), arena.ALPHABETS[alphabet_name], seed)
             except arena.ArenaError as err:
@@ -198,7 +201,7 @@ def build_demo(args: argparse.Namespace, registry: arena.ModelRegistry | None = 
     with gr.Blocks(title="Copy arena", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Row():
-            task = gr.Dropdown(list(arena.TASKS.items()), value="copy", label="Task")
+            task = gr.Dropdown(arena.task_choices(), value="copy", label="Task")
             alphabet = gr.Dropdown(list(arena.ALPHABETS), value="lowercase a-z", label="Alphabet")
             length = gr.Slider(1, max_length, value=20, step=1, label="Length")
             entries = gr.Slider(3, 200, value=10, step=1, label="Phone book entries", visible=False)

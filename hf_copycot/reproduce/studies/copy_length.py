@@ -178,7 +178,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             f"the training range (>= {LEARNED:.0%} in range): {per_model}. At this scale "
             f"{scale.copy_steps} updates do not teach every seed to copy {low}-{high} characters, "
             "and a run that did not learn the range says nothing about generalising beyond it; "
-            "the gpu preset trains wider models for longer, as the papers did."
+            "the gpu scale trains wider models for longer, as the papers did."
         )
     return Section(
         name=NAME,

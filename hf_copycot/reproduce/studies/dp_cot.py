@@ -141,8 +141,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         sizes = ", ".join(f"{dp.task} n = {dp.min_length}-{dp.max_length}" for dp in scale.dp_tasks)
         paragraph += (
             f"Feng et al. trained 3-layer Transformers of width 256 on LIS n = 50-100, where "
-            f"direct answers fail; this preset's problems ({sizes}) and models ({t_name}, "
-            f"{m_name}) are far smaller. The gpu preset's longer problems and wider models are "
+            f"direct answers fail; this scale's problems ({sizes}) and models ({t_name}, "
+            f"{m_name}) are far smaller. The gpu scale's longer problems and wider models are "
             "the test of this claim."
         )
     elif verdict == "supported":

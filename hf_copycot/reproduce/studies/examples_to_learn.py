@@ -107,7 +107,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     )
     if verdict == "not supported":
         paragraph += (
-            f" Ren et al.'s Mamba failed at N_max = 40 with larger models; the gpu preset covers "
+            f" Ren et al.'s Mamba failed at N_max = 40 with larger models; the gpu scale covers "
             f"N_max = {', '.join(map(str, SCALES['gpu'].n_max_values))}."
         )
     numbers["growth"] = {

@@ -9,6 +9,7 @@ training, so that no other job shares the cores while they are timed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
@@ -25,13 +26,20 @@ CLAIM = (
 )
 
 
+@dataclass
+class CostArguments:
+    """What one measurement job reads and generates."""
+
+    contexts: list[int] = field(default_factory=list, metadata={"help": "Prompt lengths (tokens)."})
+    new_tokens: int = field(default=32, metadata={"help": "Tokens generated per measurement."})
+
+
 def cost_job(scale: Scale, model: str) -> Job:
     run = copy_length.trained(scale, model, 0)
-    contexts = ",".join(str(c) for c in scale.cost_contexts)
     return Job(
         "inference_cost",
         f"inference cost {model}",
-        (f"contexts={contexts}", f"new_tokens={scale.cost_new_tokens}"),
+        (CostArguments(list(scale.cost_contexts), scale.cost_new_tokens),),
         needs=run.key,
         cost=sum(scale.cost_contexts) / 2000,
         info={"model": model},
@@ -45,26 +53,23 @@ def jobs(scale: Scale) -> list[Job]:
     return out
 
 
-def measure(job: Job, model_dir: Path) -> dict:
+def measure(args: CostArguments, model_dir: Path) -> dict:
     """Runs in a worker: greedy generation after random prompts of each length."""
     import torch
 
     from hf_copycot.inference_cost import measure_generation
     from hf_copycot.models import load_model_and_tokenizer, scan_path
 
-    options = dict(flag.split("=", 1) for flag in job.flags)
-    contexts = [int(c) for c in options["contexts"].split(",")]
-    new_tokens = int(options["new_tokens"])
     model, tokenizer = load_model_and_tokenizer(str(model_dir))
     model.eval()
     generator = torch.Generator().manual_seed(0)
     letters = tokenizer.convert_tokens_to_ids(list("abcdefghijklmnopqrstuvwxyz"))
     out = {}
-    for context in contexts:
+    for context in args.contexts:
         picks = torch.randint(len(letters), (1, context), generator=generator)
         input_ids = torch.tensor(letters)[picks]
         measure_generation(model, input_ids[:, :8], max_new_tokens=2)  # warm-up
-        cost = measure_generation(model, input_ids, max_new_tokens=new_tokens)
+        cost = measure_generation(model, input_ids, max_new_tokens=args.new_tokens)
         out[str(context)] = {
             "first_token_seconds": cost.first_token_seconds,
             "seconds_per_token": 1 / cost.tokens_per_second if cost.tokens_per_second else None,

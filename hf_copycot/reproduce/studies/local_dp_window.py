@@ -83,7 +83,7 @@ def jobs(scale: Scale) -> list[Job]:
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     dp = _local_dp(scale)
     if dp is None:
-        return Section(NAME, TITLE, CLAIM, "not run", "This preset has no local_dp task.")
+        return Section(NAME, TITLE, CLAIM, "not run", "This scale has no local_dp task.")
     models = (scale.transformer, scale.mamba)
     acc = {
         (model, m): [
@@ -132,7 +132,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         paragraph += (
             f"The Transformer itself reaches only {transformer_small:.1%} at m = {small}: the "
             "models did not learn the task well enough at this scale to test the claim (the "
-            "gpu preset trains wider models on longer problems)."
+            "gpu scale trains wider models on longer problems)."
         )
     else:
         verdict = "supported" if gap(small) <= spread else "not supported"

@@ -1,9 +1,9 @@
 """Phone-book lookup with the released checkpoints, few-shot (Jelassi et al., Figure 1).
 
 Jelassi et al.: pretrained Pythia beats pretrained Mamba of the same size at retrieving a number
-from a phone book, and the gap grows with the book. Each released checkpoint of the gpu preset is
+from a phone book, and the gap grows with the book. Each released checkpoint of the gpu scale is
 scored with `copycot evaluate` (two few-shot lines in the prompt, no training) on books of each
-size. The checkpoints come from the Hub, so CPU presets without Hub access do not run this study.
+size. The checkpoints come from the Hub, so CPU scales without Hub access do not run this study.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             "not run",
             f"Not run in the {scale.name} preset: the claim is about the released Mamba and Pythia "
             "checkpoints (130M parameters and up), which need the Hub and, to be quick, a GPU. "
-            "Run `copycot reproduce --preset gpu` on a machine with both; a from-scratch phone "
+            "Run `copycot reproduce --scale gpu` on a machine with both; a from-scratch phone "
             "book at this scale would need far more than the CPU budget to learn the lookup.",
         )
     acc = {

@@ -9,12 +9,17 @@ length sweep finds the longest length L such that exact match is >= 90% at every
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from pathlib import Path
 
 from hf_copycot.models import PRESETS
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.plan import Lookup, Section, markdown_table, mean_std
+from hf_copycot.reproduce.plan import (
+    Lookup,
+    Section,
+    markdown_table,
+    mean_std,
+    with_model_overrides,
+)
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.studies import copy_length
@@ -33,10 +38,9 @@ def mamba_run(scale: Scale, d_model: int, d_state: int, seed: int) -> Job:
     base = copy_length.trained(scale, scale.mamba, seed)
     if (d_model, d_state) == (shape.hidden_size, shape.state_size):
         return base  # the copy study's own run
-    flags = (*base.flags, "--config_overrides", f"hidden_size={d_model},state_size={d_state}")
-    return replace(
+    return with_model_overrides(
         base,
-        flags=flags,
+        f"hidden_size={d_model},state_size={d_state}",
         label=f"copy {scale.mamba} d={d_model} N={d_state} seed {seed}",
         cost=base.cost * max(0.5, d_model / shape.hidden_size),
     )
@@ -123,7 +127,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
                 f": even the smallest state ({smallest:,} floats) is far larger than the {tested} "
                 "characters a string holds, so the capacity bound of Theorems 1-2 is not what "
                 "limits these models; it needs states comparable to the string (the gpu "
-                "preset's longer strings and smaller states)."
+                "scale's longer strings and smaller states)."
             )
         else:
             paragraph += "."
