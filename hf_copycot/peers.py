@@ -2,7 +2,7 @@
 
     copycot peers import --format feng-ed --output feng-ed12 \\
         train=Data/chain/train_data.txt test=Data/chain/test_data.txt
-    copycot peers export --format feng-ed --dataset copy-cot --split test --output test_data.txt
+    copycot peers export --format feng-ed --dataset_name copy-cot --split test --output test_data.txt
 
 Formats (docs/FORMATS.md, "The peers' formats"):
 - `feng-lis`, `feng-ed`: the text files of Feng et al.'s LIS/data.py and ED/data.py, one problem a
@@ -14,7 +14,7 @@ Formats (docs/FORMATS.md, "The peers' formats"):
   their PhoneBookDataset yields (the prompt is the same text as our `phonebook` prompt).
 
 An import writes a dataset folder that `load_dataset(folder, config)`, `copycot finetune
---dataset_name folder` and `copycot evaluate --dataset folder` read like a copy-cot build. Every
+--dataset_name folder` and `copycot evaluate --dataset_name folder` read like a copy-cot build. Every
 imported DP problem is checked against our solver, so a file in another convention fails loudly
 (with its line number) instead of scoring as wrong.
 """
@@ -374,12 +374,16 @@ def make_parser() -> argparse.ArgumentParser:
     write = commands.add_parser("export", help="copy-cot rows -> a file in their format")
     write.add_argument("--format", required=True, choices=FORMATS)
     write.add_argument("--output", required=True, help="file to write")
-    write.add_argument("--dataset", help="copy-cot dataset (Hub id or folder); omit to generate")
+    write.add_argument(
+        "--dataset_name", help="copy-cot dataset (Hub id or folder); omit to generate rows"
+    )
     write.add_argument("--split", default="test")
     write.add_argument("--direct", action="store_true", help="feng-*: a decoder/ file, no chain")
-    write.add_argument("--max_examples", type=int, default=None, help="rows (generated: 200)")
+    write.add_argument(
+        "--max_eval_examples", type=int, default=None, help="rows (default: all; generated: 200)"
+    )
     write.add_argument("--seed", type=int, default=0)
-    write.add_argument("--task_size", default="small", help="generated rows: small or full")
+    write.add_argument("--dataset_size", default="small", help="generated rows: small or full")
     return parser
 
 
@@ -397,16 +401,16 @@ def main(argv: list[str] | None = None) -> int:
             folder = import_files(args.format, files, args.output, **options)
             print(f"wrote {folder} ({', '.join(files)})")
             return 0
-        from hf_copycot.evaluation import eval_rows
+        from hf_copycot.data import DataArguments, eval_rows
 
-        rows = eval_rows(
-            task=CONFIG_OF_FORMAT[args.format],
-            split=args.split,
-            dataset_name=args.dataset,
-            max_examples=args.max_examples,
-            seed=args.seed,
-            task_size=args.task_size,
+        config = CONFIG_OF_FORMAT[args.format]
+        source = DataArguments(
+            dataset_config=config,
+            dataset_name=args.dataset_name,
+            max_eval_examples=args.max_eval_examples,
+            dataset_size=args.dataset_size,
         )
+        rows = eval_rows(source, config, args.split, seed=args.seed)
         _write_atomic(Path(args.output), write_lines(args.format, rows, direct=args.direct))
         print(f"wrote {len(rows['prompt'])} rows to {args.output}")
         return 0

@@ -87,7 +87,7 @@ def test_our_rows_export_and_import_unchanged(fmt, tmp_path):
     low, high = tasks.split_lengths(config)["test"]
     rows = tasks.generate(config, 20, seed=3, min_length=low, max_length=high, split="test")
     out = tmp_path / "theirs.txt"
-    argv = ["peers", "export", "--format", fmt, "--output", str(out), "--max_examples", "20"]
+    argv = ["peers", "export", "--format", fmt, "--output", str(out), "--max_eval_examples", "20"]
     assert cli.main([*argv, "--seed", "3"]) == 0
     assert out.read_text() == peers.write_lines(fmt, rows)
     back = peers.read_rows(fmt, out.read_text(), split="test")
