@@ -230,7 +230,7 @@ def run_evaluate(
 ) -> dict:
     """Evaluate the model on each split; returns the eval_results payload (and writes it, and the
     predictions, where `args` says)."""
-    from hf_copycot.models import check_model_name, load_model_and_tokenizer, scan_path
+    from hf_copycot.models import check_model_name, load_from_args, scan_path
 
     accelerator = accelerator or make_accelerator()
     check_model_name(model_args.model_name_or_path)
@@ -239,15 +239,7 @@ def run_evaluate(
     all_rows = {
         split: eval_rows(data_args, task, split, seed=args.seed) for split in data_args.splits()
     }
-    model, tokenizer = load_model_and_tokenizer(
-        model_args.model_name_or_path,
-        dtype=args.dtype,
-        mamba_scan=model_args.mamba_scan,
-        device=accelerator.device,
-        revision=model_args.model_revision,
-        config_overrides=model_args.config_overrides,
-        tokenizer=model_args.tokenizer,
-    )
+    model, tokenizer = load_from_args(model_args, dtype=args.dtype, device=accelerator.device)
     results, predictions = {}, {}
     started = time.perf_counter()
     for split, rows in all_rows.items():

@@ -55,7 +55,7 @@ from hf_copycot.models import (
     PRESET_PREFIX,
     ModelArguments,
     check_model_name,
-    load_model_and_tokenizer,
+    load_from_args,
     scan_path,
 )
 from hf_copycot.overlap import eval_prompts_in_train
@@ -503,13 +503,7 @@ def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: Trai
     task_data = load_data(data_args, args)
     if model_args.model_name_or_path.startswith(PRESET_PREFIX):
         check_characters(task_data, data_args.use_cot, args.seed, model_args.tokenizer)
-    model, tokenizer = load_model_and_tokenizer(
-        model_args.model_name_or_path,
-        mamba_scan=model_args.mamba_scan,
-        revision=model_args.model_revision,
-        config_overrides=model_args.config_overrides,
-        tokenizer=model_args.tokenizer,
-    )
+    model, tokenizer = load_from_args(model_args)
     architecture = model.config.copycot
     loader = train_dataloader(
         task_data, tokenizer, data_args.use_cot, args, accelerator.num_processes

@@ -315,6 +315,21 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+def load_from_args(
+    model_args: ModelArguments, **kwargs: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """`load_model_and_tokenizer` with what ModelArguments holds (finetune.py and copycot
+    evaluate); `kwargs` adds the rest (dtype, device)."""
+    return load_model_and_tokenizer(
+        model_args.model_name_or_path,
+        mamba_scan=model_args.mamba_scan,
+        revision=model_args.model_revision,
+        config_overrides=model_args.config_overrides,
+        tokenizer=model_args.tokenizer,
+        **kwargs,
+    )
+
+
 def preset_table() -> list[dict]:
     """One row per preset: name and the theory's numbers (parameters counted on the meta device)."""
     tokenizer = build_char_tokenizer()
