@@ -26,15 +26,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from hf_copycot import tasks
+from hf_copycot import publishing, tasks
+from hf_copycot.errors import CopycotError
 from hf_copycot.overlap import eval_prompts_in_train
 from hf_copycot.tasks import ed, lis
 
@@ -50,7 +49,7 @@ _NUMBER = re.compile(r"[0-9]+")
 _JELASSI_COPY = re.compile(r"\$([^$|.]*)\|([^$|.]*)\.")
 
 
-class PeerFormatError(ValueError):
+class PeerFormatError(CopycotError, ValueError):
     """A file or row that is not in the named format: one line, with the line number and a fix."""
 
 
@@ -268,13 +267,6 @@ def write_lines(fmt: str, rows: Mapping[str, Sequence], *, direct: bool = False)
 
 
 # --- files -------------------------------------------------------------------------------------
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _card(fmt: str, config: str, sources: dict[str, dict], overlap: dict[str, int]) -> str:
     import yaml
 
@@ -332,19 +324,10 @@ def import_files(
         }
     evals = {split: rows for split, rows in splits.items() if split != "train"}
     overlap = eval_prompts_in_train(splits.get("train", {}).get("prompt", []), evals)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
-    try:
+    with publishing.atomic_dir(output) as staging:
         for split, rows in splits.items():
             write_split(rows, config, split, staging / "data")
-        (staging / "README.md").write_text(_card(fmt, config, sources, overlap), encoding="utf-8")
-        os.chmod(staging, 0o755)
-        if output.exists():
-            output.rmdir()
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        publishing.write_text(staging / "README.md", _card(fmt, config, sources, overlap))
     return output
 
 
@@ -390,8 +373,6 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`copycot peers import|export ...`; one-line errors."""
     args = make_parser().parse_args(argv)
-    from hf_copycot.data import DataError
-
     try:
         if args.command == "import":
             files = dict(args.files)
@@ -411,10 +392,10 @@ def main(argv: list[str] | None = None) -> int:
             dataset_size=args.dataset_size,
         )
         rows = eval_rows(source, config, args.split, seed=args.seed)
-        _write_atomic(Path(args.output), write_lines(args.format, rows, direct=args.direct))
+        publishing.write_text(Path(args.output), write_lines(args.format, rows, direct=args.direct))
         print(f"wrote {len(rows['prompt'])} rows to {args.output}")
         return 0
-    except (PeerFormatError, DataError, OSError, UnicodeDecodeError) as err:
+    except (CopycotError, OSError, UnicodeDecodeError) as err:
         message = " ".join(str(err).split())
         print(f"copycot peers: error: {message}", file=sys.stderr)
         return 2
