@@ -27,6 +27,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "hf_copycot.reproduce.cli:main",
         "reproduce the papers' COPY and CoT claims: runs, report.md, plots",
     ),
+    "peers": (
+        "hf_copycot.peers:main",
+        "import / export the peers' formats (Feng et al.'s LIS and ED files, Jelassi et al.'s "
+        "copy and phone-book prompts)",
+    ),
     "space": (
         "hf_copycot.spaces.copy_arena.app:main",
         "the copy arena in the browser (Gradio), on 127.0.0.1",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +211,9 @@ def chunk_seed(seed: int, chunk: int) -> int:
 class GeneratedTaskDataset(torch.utils.data.Dataset):
     """`num_rows` training examples generated on access, each seen once (fresh data every step).
 
-    Rows are made chunk by chunk (chunk c from `chunk_seed(seed, c)`), tokenized by `featurize`,
+    Rows are made chunk by chunk (chunk c from `chunk_seed(seed, c)`), a row whose prompt is one of
+    `exclude`'s (split -> evaluation prompts) replaced by a fresh one (`hf_copycot.overlap`), so
+    training never sees an evaluation problem; then tokenized by `featurize`,
     and ordered inside the chunk so that every run of `batch_size` rows has similar lengths, in a
     seeded random order of those runs: a sequential sampler then yields length-grouped batches,
     and under Accelerate every process takes whole batches. Chunks are generated on demand, so a
@@ -230,8 +232,11 @@ class GeneratedTaskDataset(torch.utils.data.Dataset):
         batch_size: int,
         batches_per_chunk: int = 64,
         params: dict | None = None,
+        exclude: Mapping[str, Collection[str]] | None = None,
     ):
         self.task, self.num_rows, self.seed = task, num_rows, seed
+        self.exclude = {split: list(prompts) for split, prompts in (exclude or {}).items()}
+        self._excluded = frozenset(p for prompts in self.exclude.values() for p in prompts)
         self.min_length, self.max_length, self.params = min_length, max_length, params or {}
         self.featurize, self.batch_size = featurize, batch_size
         self.chunk_rows = batch_size * batches_per_chunk
@@ -245,17 +250,46 @@ class GeneratedTaskDataset(torch.utils.data.Dataset):
             raise IndexError(index)
         return self._chunk(index // self.chunk_rows)[index % self.chunk_rows]
 
+    def _rows(self, chunk: int) -> tuple[dict[str, list], int]:
+        """Chunk `chunk`'s rows before tokenizing, and how many were replaced."""
+        from hf_copycot.overlap import generate_excluding
+
+        try:
+            return generate_excluding(
+                self.task,
+                self.chunk_rows,
+                exclude=self._excluded,
+                seed=chunk_seed(self.seed, chunk),
+                split="train",
+                min_length=self.min_length,
+                max_length=self.max_length,
+                params=self.params,
+            )
+        except (TypeError, ValueError) as err:
+            raise DataError(f"cannot generate {self.task!r} rows: {err}") from err
+
+    def overlap_report(self) -> dict:
+        """Every chunk's rows generated again (not tokenized, so cheap next to training) and
+        checked: how many were replaced, and the evaluation rows whose prompt is still among
+        them (0 by construction). Chunks are whole, a superset of the rows trained on."""
+        from hf_copycot.overlap import eval_prompts_in_train
+
+        problems: set[str] = set()
+        replaced = 0
+        chunks = -(-self.num_rows // self.chunk_rows)
+        for chunk in range(chunks):
+            rows, dropped = self._rows(chunk)
+            problems.update(tasks.problem_keys(self.task, rows))
+            replaced += dropped
+        return {
+            "train": f"generated stream ({chunks * self.chunk_rows:,} rows in {chunks} chunks)",
+            "train_rows_replaced": replaced,
+            "eval_prompts_in_train": eval_prompts_in_train(problems, self.exclude),
+        }
+
     def _make_chunk(self, chunk: int) -> list[dict]:
         seed = chunk_seed(self.seed, chunk)
-        rows = generate_rows(
-            self.task,
-            self.chunk_rows,
-            seed=seed,
-            split="train",
-            min_length=self.min_length,
-            max_length=self.max_length,
-            params=self.params,
-        )
+        rows, _ = self._rows(chunk)
         features = self.featurize(rows)
         rng = np.random.default_rng(seed)
         lengths = np.array([len(feature["input_ids"]) for feature in features])

@@ -311,6 +311,16 @@ def render_card(manifest: dict[str, Any]) -> str:
             f"| {split} | {s['rows']:,} | {s['min_length']}-{s['max_length']} | `{s['content_sha256']}` |"
             for split, s in splits.items()
         ]
+        overlap = {s: i["prompts_in_train"] for s, i in splits.items() if "prompts_in_train" in i}
+        if overlap:
+            replaced = splits.get("train", {}).get("replaced_eval_problems", 0)
+            lines += [
+                "",
+                "Train/test overlap: "
+                + ", ".join(f"{count} {split}" for split, count in overlap.items())
+                + f" prompts appear in train ({replaced:,} train rows that repeated an evaluation "
+                "problem were drawn again).",
+            ]
         lines.append("")
     lines += ["## Citation", "", "```bibtex", CITATIONS.rstrip(), "```", ""]
     return "\n".join(lines)
@@ -364,15 +374,10 @@ def build_repo(
         manifest_configs: dict[str, Any] = {}
         for config, splits in plan.items():
             split_info = {}
+            # Evaluation splits first: train leaves out their problems (hf_copycot.overlap).
+            built = _generate_splits(config, seed, splits)
             for split, p in splits.items():
-                columns = tasks.generate(
-                    config,
-                    p.rows,
-                    seed=seed,
-                    min_length=p.min_length,
-                    max_length=p.max_length,
-                    split=split,
-                )
+                columns, extra = built[split]
                 files = write_split(columns, config, split, staging / "data")
                 split_info[split] = {
                     "rows": p.rows,
@@ -380,6 +385,7 @@ def build_repo(
                     "max_length": p.max_length,
                     "files": files,
                     "content_sha256": content_hash(columns),
+                    **extra,
                 }
                 log(f"{config}/{split}: {p.rows:,} rows, lengths {p.min_length}-{p.max_length}")
             manifest_configs[config] = {
@@ -410,6 +416,36 @@ def build_repo(
         (staging / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {output_dir}")
     return output_dir
+
+
+def _generate_splits(
+    config: str, seed: int, splits: Mapping[str, SplitPlan]
+) -> dict[str, tuple[dict[str, list], dict[str, Any]]]:
+    """Every split's rows and its overlap facts for the manifest. The evaluation splits are drawn
+    as they are; train leaves out their problems (hf_copycot.overlap), so no evaluation prompt is
+    a train prompt: `prompts_in_train` (counted, 0) and the train rows drawn again instead."""
+    from hf_copycot.overlap import eval_prompts_in_train, generate_excluding
+
+    def draw(split: str, exclude: frozenset[str] = frozenset()) -> tuple[dict[str, list], int]:
+        p = splits[split]
+        return generate_excluding(
+            config, p.rows, exclude=exclude, seed=seed, split=split,
+            min_length=p.min_length, max_length=p.max_length,
+        )  # fmt: skip
+
+    evals = {split: draw(split)[0] for split in splits if split != "train"}
+    built: dict[str, tuple[dict[str, list], dict[str, Any]]] = {}
+    if "train" in splits:
+        keys = {split: tasks.problem_keys(config, rows) for split, rows in evals.items()}
+        exclude = frozenset(key for split_keys in keys.values() for key in split_keys)
+        train, replaced = draw("train", exclude)
+        built["train"] = (train, {"replaced_eval_problems": replaced})
+        counts = eval_prompts_in_train(tasks.problem_keys(config, train), keys)
+    else:
+        counts = dict.fromkeys(evals, 0)
+    for split, rows in evals.items():
+        built[split] = (rows, {"prompts_in_train": counts[split]})
+    return {split: built[split] for split in splits}
 
 
 # --- publishing ----------------------------------------------------------------------------------

@@ -170,7 +170,29 @@ def evaluate_split(
     with accelerator.main_process_first():  # the first load copies the module; once is enough
         load_metric(tasks.get_spec(task).metric)
     scores = score(task, predictions, rows, use_cot)
-    return {"num_examples": len(predictions), **scores}, predictions
+    sliced = slice_scores(task, predictions, rows, use_cot)
+    return {"num_examples": len(predictions), **scores, **sliced}, predictions
+
+
+def slice_scores(task: str, predictions: list[str], rows: dict[str, list], use_cot: bool) -> dict:
+    """{"by_slice": {slice: scores}} for a task that names slices (`TaskSpec.slice_of`), each
+    scored by the task's metric on its rows alone; {} otherwise."""
+    slice_of = tasks.get_spec(task).slice_of
+    if slice_of is None:
+        return {}
+    names = list(rows)
+    members: dict[str, list[int]] = {}
+    for i in range(len(predictions)):
+        key = slice_of({name: rows[name][i] for name in names})
+        if key is not None:
+            members.setdefault(key, []).append(i)
+    by_slice = {}
+    for key, index in sorted(members.items()):
+        subset = {name: [rows[name][i] for i in index] for name in names}
+        found = score(task, [predictions[i] for i in index], subset, use_cot)
+        found.pop("by_length", None)
+        by_slice[key] = {"count": len(index), **found}
+    return {"by_slice": by_slice}
 
 
 def flat_scores(results: dict[str, dict]) -> dict[str, float]:
@@ -193,9 +215,12 @@ def eval_results_payload(
     step: int | None = None,
     mamba_scan: str | None = None,
     seconds: float | None = None,
+    overlap: dict | None = None,
 ) -> dict:
-    """The eval_results.json shape shared by `copycot evaluate` and fine-tuning."""
+    """The eval_results.json shape shared by `copycot evaluate` and fine-tuning (which adds
+    `train_test_overlap`: evaluation rows whose prompt is also a training prompt, per split)."""
     spec = tasks.get_spec(task)
+    extra = {} if overlap is None else {"train_test_overlap": overlap}
     return {
         "model": model,
         "dataset": dataset or "generated on the fly (hf_copycot.tasks)",
@@ -206,6 +231,7 @@ def eval_results_payload(
         "global_step": step,
         "mamba_scan": mamba_scan,
         "eval_seconds": None if seconds is None else round(seconds, 3),
+        **extra,
         "results": results,
     }
 
@@ -262,7 +288,7 @@ def run_evaluate(
 ) -> dict:
     """Evaluate the model on each split; returns the eval_results payload (and writes it, and the
     predictions, where `args` says)."""
-    from hf_copycot.models import check_model_name, load_model_and_tokenizer, scan_path
+    from hf_copycot.models import check_model_name, load_from_args, scan_path
 
     accelerator = accelerator or make_accelerator()
     check_model_name(model_args.model_name_or_path)
@@ -271,14 +297,7 @@ def run_evaluate(
     all_rows = {
         split: eval_rows(data_args, task, split, seed=args.seed) for split in data_args.splits()
     }
-    model, tokenizer = load_model_and_tokenizer(
-        model_args.model_name_or_path,
-        dtype=args.dtype,
-        mamba_scan=model_args.mamba_scan,
-        device=accelerator.device,
-        revision=model_args.model_revision,
-        config_overrides=model_args.config_overrides,
-    )
+    model, tokenizer = load_from_args(model_args, dtype=args.dtype, device=accelerator.device)
     results, predictions = {}, {}
     started = time.perf_counter()
     for split, rows in all_rows.items():

@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_scheduler
 
-from hf_copycot import data, evaluation, flags, publishing
+from hf_copycot import data, evaluation, flags, publishing, tasks
 from hf_copycot.collation import (
     IGNORE_INDEX,
     LengthGroupedEpochSampler,
@@ -56,10 +56,11 @@ from hf_copycot.models import (
     PRESET_PREFIX,
     ModelArguments,
     check_model_name,
-    load_model_and_tokenizer,
+    load_from_args,
     scan_path,
 )
-from hf_copycot.tokenizer import uncovered_characters
+from hf_copycot.overlap import eval_prompts_in_train
+from hf_copycot.tokenizer import TOKENIZERS, build_tokenizer, uncovered_characters, untokenizable
 
 logger = get_logger(__name__)
 
@@ -158,6 +159,16 @@ def parse_args(argv: list[str] | None = None):
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
     """Everything that can be checked without loading anything, so bad runs stop at once."""
     check_model_name(model_args.model_name_or_path)
+    if model_args.tokenizer not in TOKENIZERS:
+        raise ArgumentError(
+            f"unknown --tokenizer {model_args.tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
+        )
+    if model_args.tokenizer != "char" and not model_args.model_name_or_path.startswith(
+        PRESET_PREFIX
+    ):
+        raise ArgumentError(
+            "--tokenizer applies to presets (preset:NAME); a checkpoint has its own"
+        )
     check_task(data_args.dataset_config)
     data.check_lengths(data_args)
     if data_args.dataset_name is None and args.max_steps is None:
@@ -263,6 +274,7 @@ class TaskData:
     lengths: tuple[int, int]  # of generated training rows
     train_rows: object | None  # a dataset's train split (datasets.Dataset), or None: generated
     eval_rows: dict[str, dict[str, list]]  # split -> columns
+    held_out: dict[str, list[str]] = field(default_factory=dict)  # prompts training must avoid
 
 
 def load_data(data_args: DataArguments, args: TrainingArguments) -> TaskData:
@@ -279,20 +291,50 @@ def load_data(data_args: DataArguments, args: TrainingArguments) -> TaskData:
             train_rows = train_rows.select(
                 range(min(data_args.max_train_examples, len(train_rows)))
             )
+    eval_rows = {
+        split: data.eval_rows(data_args, task, split, seed=args.seed)
+        for split in data_args.splits()
+    }
     return TaskData(
         task=task,
         params=data.parse_task_params(data_args.task_params),
         lengths=data.split_lengths(data_args, task, "train"),
         train_rows=train_rows,
-        eval_rows={
-            split: data.eval_rows(data_args, task, split, seed=args.seed)
-            for split in data_args.splits()
-        },
+        eval_rows=eval_rows,
+        held_out=held_out_prompts(data_args, task, eval_rows, args.seed),
     )
 
 
-def check_characters(task_data: TaskData, use_cot: bool, seed: int) -> None:
-    """The character tokenizer of the presets has no <unk>: find characters it cannot encode now."""
+HELD_OUT_ROWS = 2000  # test rows training avoids: any evaluation of up to this many is clean
+
+
+def held_out_prompts(
+    data_args: DataArguments, task: str, eval_rows: dict[str, dict], seed: int
+) -> dict[str, list[str]]:
+    """Problems generated training rows must not repeat: the evaluated splits', and the first
+    HELD_OUT_ROWS of test and test_long as `copycot evaluate` draws them from the same seed,
+    lengths and parameters (generation is prefix-stable, so any evaluation of up to that many
+    rows is among them) even when not evaluated here (unless the task parameters cannot make that
+    split at all, e.g. values too few for its lengths: then it has no problems to avoid)."""
+    held_out = {split: tasks.problem_keys(task, rows) for split, rows in eval_rows.items()}
+    wide = replace(
+        data_args, max_eval_examples=max(data_args.max_eval_examples or 0, HELD_OUT_ROWS)
+    )
+    for split in ("test", "test_long"):
+        if not data_args.dataset_name:
+            try:
+                rows = data.eval_rows(wide, task, split, seed=seed)
+            except DataError:
+                continue
+            held_out[split] = tasks.problem_keys(task, rows)
+    return held_out
+
+
+def check_characters(
+    task_data: TaskData, use_cot: bool, seed: int, tokenizer: str = "char"
+) -> None:
+    """The presets' tokenizers have no <unk>: find text they cannot encode (or, for the word
+    tokenizer, write back as it is) now."""
     if task_data.train_rows is not None:
         sample = task_data.train_rows.select(range(min(1000, len(task_data.train_rows)))).to_dict()
     else:
@@ -309,6 +351,13 @@ def check_characters(task_data: TaskData, use_cot: bool, seed: int) -> None:
             f"the data has characters outside the character tokenizer: {sorted(missing)!r}; "
             "see docs/FORMATS.md for the character set"
         )
+    if tokenizer == "word":
+        unreadable = untokenizable(build_tokenizer("word"), texts)
+        if unreadable:
+            raise DataError(
+                f"the word tokenizer cannot write {unreadable[0][:60]!r} back as it is (it has "
+                "numbers 0-999 and spaces only between numbers); use --tokenizer char"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,10 +391,25 @@ def train_dataloader(
     dataset = GeneratedTaskDataset(
         task_data.task, num_rows, seed=args.seed, min_length=low, max_length=high,
         featurize=featurize, batch_size=batch_size, params=task_data.params,
+        exclude=task_data.held_out,
     )  # fmt: skip
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=False, collate_fn=completion_collator(tokenizer)
     )
+
+
+def train_test_overlap(task_data: TaskData, loader: DataLoader, args: DataArguments) -> dict:
+    """Evaluation rows whose prompt is also a training prompt, per split (0 by construction),
+    counted over the dataset's train split or every chunk of the generated stream."""
+    if task_data.train_rows is None:
+        return loader.dataset.overlap_report()
+    source = f"{args.dataset_name} split {args.train_split}"
+    return {
+        "train": f"{source} ({len(task_data.train_rows):,} rows)",
+        "eval_prompts_in_train": eval_prompts_in_train(
+            tasks.problem_keys(task_data.task, task_data.train_rows[:]), task_data.held_out
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,6 +524,7 @@ class Run:
     scan: str | None  # the Mamba scan path where the model runs
     history: list[dict] = field(default_factory=list)
     last_eval: dict | None = None  # the latest evaluation's payload
+    overlap: dict | None = None  # train_test_overlap of eval_results.json
 
 
 def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
@@ -468,17 +533,13 @@ def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: Trai
     accelerator = setup_accelerator(args)
     task_data = load_data(data_args, args)
     if model_args.model_name_or_path.startswith(PRESET_PREFIX):
-        check_characters(task_data, data_args.use_cot, args.seed)
-    model, tokenizer = load_model_and_tokenizer(
-        model_args.model_name_or_path,
-        mamba_scan=model_args.mamba_scan,
-        revision=model_args.model_revision,
-        config_overrides=model_args.config_overrides,
-    )
+        check_characters(task_data, data_args.use_cot, args.seed, model_args.tokenizer)
+    model, tokenizer = load_from_args(model_args)
     architecture = model.config.copycot
     loader = train_dataloader(
         task_data, tokenizer, data_args.use_cot, args, accelerator.num_processes
     )
+    overlap = train_test_overlap(task_data, loader, data_args)
     optimizer = make_optimizer(model, args)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     scan = scan_path(accelerator.unwrap_model(model))
@@ -500,7 +561,7 @@ def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: Trai
         for split, rows in task_data.eval_rows.items()
     }
     run = Run(accelerator, model, tokenizer, optimizer, lr_scheduler, loader, eval_loaders,
-              task_data, updates_per_epoch, max_steps, scan)  # fmt: skip
+              task_data, updates_per_epoch, max_steps, scan, overlap=overlap)  # fmt: skip
     return run, architecture, hyperparameters_of(run, model_args, data_args, args)
 
 
@@ -556,6 +617,7 @@ def evaluate(run: Run, model_args: ModelArguments, data_args: DataArguments, ste
         step=step,
         mamba_scan=run.scan,
         seconds=time.perf_counter() - started,
+        overlap=run.overlap,
     )
     scalars = evaluation.flat_scores(results)
     run.history.append({"step": step, **scalars})

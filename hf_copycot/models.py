@@ -37,7 +37,7 @@ from transformers import (
 
 from hf_copycot.errors import ModelLoadError
 from hf_copycot.mamba_scan import active_scan, enable_fast_mamba
-from hf_copycot.tokenizer import build_char_tokenizer
+from hf_copycot.tokenizer import TOKENIZERS, build_char_tokenizer, build_tokenizer, tokenizer_kind
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class ModelArguments:
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision."})
     mamba_scan: str = field(
         default="auto", metadata={"help": "Mamba scan path: auto, cuda, numba, chunked, reference."}
+    )
+    tokenizer: str = field(
+        default="char",
+        metadata={"help": "A preset's tokenizer: char, or word (a token per number, as Feng)."},
     )
 
 
@@ -256,18 +260,24 @@ def load_model_and_tokenizer(
     device: str | torch.device | None = None,
     revision: str | None = None,
     config_overrides: str | None = None,
+    tokenizer: str = "char",
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Build (`preset:NAME`) or load (folder, Hub id) a causal LM and its tokenizer.
 
     dtype: None means float32 (what training wants; mixed precision comes from `accelerate
     launch`); "auto" keeps a checkpoint's dtype. config_overrides: `key=value,...` applied to a
-    preset's config before building it (e.g. `state_size=64,hidden_size=128`). Seed the global RNG
-    (`accelerate.utils.set_seed`) before a preset call for reproducible initial weights.
+    preset's config before building it (e.g. `state_size=64,hidden_size=128`). tokenizer: a
+    preset's tokenizer, "char" or "word" (hf_copycot.tokenizer); a checkpoint brings its own. Seed
+    the global RNG (`accelerate.utils.set_seed`) before a preset call for reproducible weights.
     """
     torch_dtype = _resolve_dtype(dtype)
+    if tokenizer not in TOKENIZERS:
+        raise ModelLoadError(
+            f"unknown tokenizer {tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
+        )
     if name_or_path.startswith(PRESET_PREFIX):
         preset = name_or_path[len(PRESET_PREFIX) :]
-        tokenizer = build_char_tokenizer()
+        kind, tokenizer = tokenizer, build_tokenizer(tokenizer)
         config = preset_config(preset, tokenizer)
         if config_overrides:
             try:
@@ -280,13 +290,20 @@ def load_model_and_tokenizer(
                     config.time_step_rank = math.ceil(config.hidden_size / 16)
         model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
         config.copycot = {"preset": preset, **architecture_numbers(config, model.num_parameters())}
+        config.copycot["tokenizer"] = kind
     else:
         if config_overrides:
             raise ModelLoadError("--config_overrides applies to presets only (`preset:NAME`)")
+        if tokenizer != "char":
+            raise ModelLoadError(
+                f"--tokenizer {tokenizer} applies to presets only (`preset:NAME`); a checkpoint "
+                "brings its own tokenizer"
+            )
         model, tokenizer = _load_pretrained(name_or_path, torch_dtype, revision)
         model.config.copycot = {
             "preset": None,
             **architecture_numbers(model.config, model.num_parameters()),
+            "tokenizer": tokenizer_kind(tokenizer),
         }
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -296,6 +313,21 @@ def load_model_and_tokenizer(
     if (path := scan_path(model)) is not None:
         logger.info("Mamba selective scan path: %s (requested %s)", path, mamba_scan)
     return model, tokenizer
+
+
+def load_from_args(
+    model_args: ModelArguments, **kwargs: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """`load_model_and_tokenizer` with what ModelArguments holds (finetune.py and copycot
+    evaluate); `kwargs` adds the rest (dtype, device)."""
+    return load_model_and_tokenizer(
+        model_args.model_name_or_path,
+        mamba_scan=model_args.mamba_scan,
+        revision=model_args.model_revision,
+        config_overrides=model_args.config_overrides,
+        tokenizer=model_args.tokenizer,
+        **kwargs,
+    )
 
 
 def preset_table() -> list[dict]:

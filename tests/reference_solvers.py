@@ -51,15 +51,22 @@ def lis_ending_at_brute(xs: list[int]) -> list[int]:
     return best
 
 
-# --- edit distance (insert/delete 2, substitute 3) -----------------------------------------------
+# --- edit distance (Feng et al.: insert/delete 2, substitute 3, boundary dp[i][0] = i) ----------
+def _leading(i: int, j: int) -> int:
+    """Cost of the i letters of a and j of b left unmatched before anything else: one axis runs
+    along the table's boundary at 1 a letter, the other at 2."""
+    return min(i + 2 * j, 2 * i + j)
+
+
 def edit_distance_alignments(a: str, b: str) -> int:
     """Minimum over every monotone alignment of a with b (brute force, short strings only)."""
-    best = 2 * (len(a) + len(b))
+    best = _leading(len(a), len(b))
     for k in range(1, min(len(a), len(b)) + 1):
         for left in itertools.combinations(range(len(a)), k):
             for right in itertools.combinations(range(len(b)), k):
                 cost = sum(0 if a[i] == b[j] else 3 for i, j in zip(left, right, strict=True))
-                best = min(best, cost + 2 * (len(a) - k) + 2 * (len(b) - k))
+                inner = (len(a) - k - left[0]) + (len(b) - k - right[0])
+                best = min(best, cost + _leading(left[0], right[0]) + 2 * inner)
     return best
 
 
@@ -69,7 +76,7 @@ def edit_table(a: str, b: str) -> list[list[int]]:
     @cache
     def dist(i: int, j: int) -> int:
         if i == 0 or j == 0:
-            return 2 * (i + j)
+            return i + j
         return min(
             dist(i - 1, j) + 2,
             dist(i, j - 1) + 2,
@@ -159,7 +166,9 @@ def check_row(row: dict, params: dict | None = None) -> None:
     elif task == "ed":
         a, b, tail = prompt.split("|")
         assert tail == "" and a == row["string_a"] and b == row["string_b"]
-        assert len(a) == row["length"] and len(b) >= 1 and a.isalpha() and b.isalpha()
+        n, gap = row["length"], params.get("max_length_gap", 3)
+        assert len(a) <= n <= len(b) and n in (len(a), len(b)) and a != b
+        assert n - gap <= len(a) and len(b) <= n + gap - 1 and a.isalpha() and b.isalpha()
         assert len(set(a + b)) <= params.get("max_alphabet", 10)
         table = edit_table(a, b)
         assert cot == ",".join(" ".join(map(str, r[1:])) for r in table[1:]) + "|"

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_copycot import dataset_repo, finetune
+from hf_copycot.tokenizer import build_word_tokenizer, tokenizer_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--per_device_train_batch_size", "4", "--max_eval_examples", "4", "--logging_steps", "1"]
@@ -88,6 +89,9 @@ def test_from_scratch_trains_saves_and_reloads(
     payload = json.loads((out / "eval_results.json").read_text())
     assert payload["global_step"] == 3 and payload["dataset_config"] == task
     assert [entry["step"] for entry in payload["history"]] == [2, 3]
+    overlap = payload["train_test_overlap"]  # 0 by construction, counted over the training rows
+    assert overlap["eval_prompts_in_train"] == {"test": 0, "test_long": 0}
+    assert ("generated stream" in overlap["train"]) != use_dataset
     assert set(payload["results"]) == {"test", "test_long"}
     for scores in payload["results"].values():
         assert scores["num_examples"] == 4 and scores["by_length"]
@@ -118,6 +122,34 @@ def test_training_stops_at_the_gate_or_the_budget(gate, stops_at, tmp_path):
     assert payload["global_step"] == (stops_at or 6)
     # Evaluated every 2 updates until the stop; a gated stop is not evaluated twice.
     assert [entry["step"] for entry in payload["history"]] == ([2] if stops_at else [2, 4, 6])
+
+
+def test_word_tokenizer_is_chosen_per_run_and_saved_with_the_model(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "lis"]
+    argv += [
+        "--tokenizer",
+        "word",
+        "--max_length",
+        "8",
+        "--max_steps",
+        "2",
+        "--eval_splits",
+        "test",
+    ]
+    assert run([*argv, "--output_dir", out, *FAST]) == 0
+    overlap = json.loads((out / "eval_results.json").read_text())["train_test_overlap"]
+    assert overlap["eval_prompts_in_train"] == {"test": 0, "test_long": 0}  # held out unevaluated
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer_kind(tokenizer) == "word" and len(tokenizer) == len(build_word_tokenizer())
+    text = "30 41 25|1 2 1|2"
+    assert tokenizer(text).input_ids == build_word_tokenizer()(text).input_ids
+    assert len(tokenizer(text).input_ids) == 1 + 9  # <s>, 7 numbers and 2 bars
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False).input_ids) == text
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.copycot["tokenizer"] == "word"
+    assert model.config.vocab_size == len(tokenizer)
+    assert json.loads((out / "eval_results.json").read_text())["results"]["test"]["num_examples"]
 
 
 def test_yaml_config_with_overriding_flags(tmp_path):
@@ -372,6 +404,15 @@ BAD = [
             "2",
         ],
         "fewer than --gradient_accumulation_steps 2",
+    ),
+    ([*TINY, "--dataset_config", "lis", "--tokenizer", "bpe"], "unknown --tokenizer 'bpe'"),
+    (
+        ["--model_name_or_path", "gpt2", "--dataset_config", "lis", "--tokenizer", "word"],
+        "--tokenizer applies to presets",
+    ),
+    (
+        [*TINY, "--dataset_config", "phonebook", "--tokenizer", "word"],
+        "the word tokenizer cannot write",
     ),
 ]
 

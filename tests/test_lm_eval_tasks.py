@@ -68,6 +68,19 @@ def test_task_yaml_parses_with_the_harness_loader(config):
     assert {m["metric"] for m in task["metric_list"]} >= {"exact_match"}
 
 
+@pytest.mark.parametrize("config", CONFIGS)
+def test_generation_budget_fits_the_longest_target_of_every_split(config):
+    """max_gen_toks counts tokens, and a token is at least one character of this ASCII text."""
+    from hf_copycot import tasks
+
+    budget = load_task_yaml(config)["generation_kwargs"]["max_gen_toks"]
+    for split, (low, high) in tasks.split_lengths(config, "full").items():
+        rows = tasks.generate(config, 2000, seed=0, min_length=low, max_length=high, split=split)
+        targets = zip(rows["cot"], rows["answer"], strict=True)
+        longest = max(len(cot) + len(answer) for cot, answer in targets)
+        assert longest < budget, f"{config}/{split}: a {longest}-character target, budget {budget}"
+
+
 def test_task_manager_indexes_every_task_and_the_group():
     manager = TaskManager(include_path=str(LM_EVAL_DIR), include_defaults=False)
     assert set(manager.all_tasks) >= {f"copycot_{config}" for config in CONFIGS} | {"copycot"}

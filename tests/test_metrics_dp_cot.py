@@ -27,7 +27,7 @@ def ed_cot(a: str, b: str) -> tuple[str, str]:
     for i in range(len(a) + 1):
         for j in range(len(b) + 1):
             if i == 0 or j == 0:
-                dp[i][j] = 2 * (i + j)
+                dp[i][j] = i + j  # Feng et al.'s boundary: one per character
             else:
                 same = a[i - 1] == b[j - 1]
                 dp[i][j] = min(

@@ -18,9 +18,10 @@ CASES = [
     (" 6123456789", 1.0, 1.0),
     ("6123456789", 1.0, 1.0),  # no leading space
     (" 6123456789\nAda Lovelace: 7000000000", 1.0, 1.0),  # run-on into the next entry
-    ("\n\n  6123456789  \n", 1.0, 1.0),  # first non-empty line, stripped
-    (" 6123456789.", 1.0, 1.0),
-    (" 6123456789</s>", 1.0, 1.0),
+    ("  6123456789  \n", 1.0, 1.0),  # first line, stripped
+    ("\n\n  6123456789  \n", 0.0, 0.0),  # the first line is empty (Jelassi et al.)
+    (" 6123456789.", 0.0, 10 / 11),  # Jelassi et al.: the "." is part of the line
+    (" 6123456789</s>", 0.0, 10 / 14),
     (" 612345678", 0.0, 0.9),  # truncated
     (" 61234567890", 0.0, 10 / 11),  # run-on digits
     (" 7123456789", 0.0, 0.9),  # one digit wrong
@@ -71,6 +72,10 @@ def test_long_generation_and_end_markers():
         predictions=[NUMBER + "."], references=[NUMBER], end_markers=[]
     )
     assert kept["exact_match"] == 0.0
+    cut = phonebook_accuracy.compute(
+        predictions=[NUMBER + "."], references=[NUMBER], end_markers=[".", "\n"]
+    )
+    assert cut["exact_match"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -110,3 +115,37 @@ def test_scores_are_never_nan_and_stay_in_range(pairs):
     results = phonebook_accuracy.compute(predictions=generations, references=references)
     for name in ("exact_match", "digit_accuracy"):
         assert not math.isnan(results[name]) and 0.0 <= results[name] <= 1.0
+
+
+def jelassi_rule(generation: str, label: str) -> bool:
+    """Jelassi et al.'s phone-book scoring, written from their paper's code: the decoded text's
+    first line, stripped, equals the label."""
+    return generation.split("\n")[0].strip() == label.strip()
+
+
+@pytest.mark.parametrize(
+    "generation",
+    [
+        " 6123456789",
+        "\n 6123456789",
+        " 6123456789\n\n",
+        " 612345678",
+        "6123456789 \nx",
+        " 6123456789.",
+        " 6123456789<|endoftext|>",
+        "",
+    ],
+)
+def test_first_line_as_jelassi_and_lenient_option(generation):
+    default = phonebook_accuracy.compute(predictions=[generation], references=[NUMBER])
+    assert default["exact_match"] == jelassi_rule(generation, NUMBER)
+    lenient = phonebook_accuracy.compute(
+        predictions=[generation], references=[NUMBER], skip_blank_lines=True
+    )
+    first_non_empty = next((line for line in generation.split("\n") if line.strip()), "")
+    assert lenient["exact_match"] == (first_non_empty.strip() == NUMBER.strip())
+
+
+def test_skip_blank_lines_must_be_a_bool():
+    with pytest.raises(ValueError, match="skip_blank_lines must be True or False"):
+        phonebook_accuracy.compute(predictions=[NUMBER], references=[NUMBER], skip_blank_lines=1)

@@ -98,6 +98,7 @@ def test_local_folder_loads_with_its_own_tokenizer(tmp_path):
     assert model.config.copycot == {
         "preset": None,
         **architecture_numbers(config, model.num_parameters()),
+        "tokenizer": "char",  # the saved tokenizer names its kind
     }
 
 

@@ -169,15 +169,30 @@ def test_study_verdicts_follow_runs_that_learned():
     assert state_size.verdict([[0, 0], [16, 16]], 1) == UNTESTED
 
 
-def test_stream_dp_lags_are_evaluated_where_every_problem_reads_back():
-    from hf_copycot.tasks import generate
+def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
+    """Same seed, lengths and parameters as training, and no more rows than it held out; the
+    m-locality study reads the lags off those scores (no job of its own)."""
+    from hf_copycot.finetune import HELD_OUT_ROWS
 
-    dp = SCALES["cpu"].dp_tasks[0]
-    assert m_locality.windows(SCALES["cpu"], dp) == [1, 2, 4, 8]
-    low, high = m_locality.lengths_for(dp, 8)
-    assert (low, high) == (9, dp.max_length)
-    rows = generate("stream_dp", 40, seed=0, min_length=low, max_length=high, m=8)
-    assert set(rows["m"]) == {8} and min(rows["length"]) > 8
+    scale = SCALES["cpu"]
+    dp = scale.dp_tasks[0]
+    run = dp_cot.trained(scale, dp, scale.mamba, 1, True)
+    test = dp_cot.scored(scale, dp, run)
+    _, train_data, training = run.args
+    _, test_data, evaluate = test.args
+    assert evaluate.seed == training.seed == 1 and test.needs == run.key
+    assert (test_data.min_length, test_data.max_length, test_data.task_params) == (
+        train_data.min_length,
+        train_data.max_length,
+        train_data.task_params,
+    )
+    assert test_data.max_eval_examples <= HELD_OUT_ROWS
+    assert {job.key for job in m_locality.jobs(scale)} <= {job.key for job in dp_cot.jobs(scale)}
+    result = {
+        "main_score": "answer_accuracy",
+        "results": {"test": {"by_slice": {"m=1": {"answer_accuracy": 0.9, "count": 40}}}},
+    }
+    assert m_locality.by_lag(result) == {1: (0.9, 40)}
 
 
 def test_spread_helpers():

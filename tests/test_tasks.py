@@ -284,11 +284,11 @@ def test_split_tables_cover_every_task_and_size():
     ("task", "params"),
     [
         ("ed", {"independent_fraction": 0.0}),
-        ("ed", {"independent_fraction": 1.0, "max_length_gap": 0}),
+        ("ed", {"independent_fraction": 1.0, "max_length_gap": 1}),
         ("ed", {"min_alphabet": 1, "max_alphabet": 2}),
         ("ed", {"min_alphabet": 26, "max_alphabet": 26}),
         ("lis", {"plant": False}),
-        ("lis", {"min_value": -5, "max_value": 5}),
+        ("lis", {"min_value": -50, "max_value": 50}),
         ("local_dp", {"global_fraction": 1.0}),
         ("local_dp", {"min_value": 0, "max_value": 0}),
         ("copy", {"alphabet": "01"}),

@@ -88,7 +88,8 @@ Examples:
     >>> results["parse_rate"]
     0.5
 
-    Edit distance (insert and delete cost 2, substitute 3), one DP row per character of `a`:
+    Edit distance as Feng et al. (insert and delete cost 2, substitute 3, boundary dp[i][0] = i,
+    dp[0][j] = j), one DP row per character of `a`:
     >>> results = dp_cot_accuracy.compute(
     ...     predictions=["0 2,2 3|3"], references=["3"], prompts=["ab|ac|"], task="ed"
     ... )
@@ -271,11 +272,12 @@ def lis_steps(values: Sequence[int]) -> list[int]:
 
 
 def edit_distance_rows(a: str, b: str) -> list[list[int]]:
-    """Rows dp[1..len(a)][1..len(b)] of the edit distance (insert/delete 2, substitute 3)."""
-    previous = [2 * j for j in range(len(b) + 1)]
+    """Rows dp[1..len(a)][1..len(b)] of Feng et al.'s edit distance: insert/delete 2, substitute
+    3, from their boundary dp[i][0] = i, dp[0][j] = j (so their data scores as they computed it)."""
+    previous = list(range(len(b) + 1))
     rows = []
     for i, char_a in enumerate(a, start=1):
-        current = [2 * i]
+        current = [i]
         for j, char_b in enumerate(b, start=1):
             substitute = previous[j - 1] + (0 if char_a == char_b else 3)
             current.append(min(previous[j] + 2, current[j - 1] + 2, substitute))

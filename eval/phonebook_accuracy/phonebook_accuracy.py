@@ -27,9 +27,11 @@ _CITATION = """\
 _DESCRIPTION = """\
 Scores phone-book lookup (the `phonebook` config of the copy-cot dataset, after Jelassi et al.
 2024): the prompt is a book of `First Last: number` lines followed by a query `First Last:`, and the
-model must generate the number. The first non-empty line of the generation, cut at an end marker and
-stripped, is compared with the reference number (also stripped: the dataset's answer keeps the space
-after the colon). Scores are reported overall and per phone-book size, the axis on which
+model must generate the number. As Jelassi et al. score it, the first line of the generation,
+stripped, is compared with the reference number (also stripped: the dataset's answer keeps the
+space after the colon), so a generation that starts with a newline or ends its number with "." is
+wrong. Options relax this: `skip_blank_lines=True` scores the first non-empty line, and
+`end_markers` cuts the line at other markers too. Scores are reported overall and per phone-book size, the axis on which
 Transformers and Mamba differ.
 """
 
@@ -41,8 +43,12 @@ Args:
         `length` column); when given, scores are also reported per book size in `by_num_entries`.
     length_buckets (`int` or `list` of `int`, optional): group `by_num_entries` into this many
         equal-width buckets, or into the buckets `[e0, e1), [e1, e2), ...` given by these edges.
-    end_markers (`list` of `str`, optional): the first line is cut at the first occurrence of any
-        of these. Defaults to `[".", "\\n", "</s>", "<|endoftext|>"]`.
+    end_markers (`list` of `str`, optional): the line ends at the first occurrence of any of
+        these. Defaults to `["\\n"]`, Jelassi et al.'s rule (their decoded text keeps a trailing
+        "." or EOS token on the line); `[".", "\\n", "</s>", "<|endoftext|>"]` is the other
+        metrics' set.
+    skip_blank_lines (`bool`, optional): score the first non-empty line rather than the first line
+        (a lenient rule: a leading newline is forgiven). Defaults to `False`, as Jelassi et al.
 Returns:
     exact_match (`float`, 0 to 1): share of generations whose first line is the right number.
     digit_accuracy (`float`, 0 to 1): mean over examples of the digits that agree position by
@@ -57,9 +63,15 @@ Examples:
     ...     num_entries=[20, 20, 40, 40],
     ... )
     >>> results["exact_match"], results["digit_accuracy"]
-    (0.5, 0.725)
+    (0.25, 0.475)
     >>> results["by_num_entries"]["20"]
     {'count': 2, 'exact_match': 0.5, 'digit_accuracy': 0.95}
+
+    The lenient rule forgives the leading newline of the third generation:
+    >>> phonebook_accuracy.compute(
+    ...     predictions=["\\n 9876543210"], references=[" 9876543210"], skip_blank_lines=True
+    ... )["exact_match"]
+    1.0
 """
 
 # >>> shared helpers: stamped by `make metrics` from eval/shared_helpers.py (edit it there, not
@@ -189,29 +201,35 @@ class TextInputsChecked:
 
 # <<< shared helpers
 
+# Jelassi et al. score `decoded.split("\n")[0].strip() == label`: nothing but the newline ends the
+# line, so a trailing "." or a decoded EOS token makes the number wrong, as in their evaluation.
+JELASSI_END_MARKERS = ("\n",)
 
-def first_line(generation: str, end_markers: Sequence[str] = DEFAULT_END_MARKERS) -> str:
-    """The first non-empty line of a generation, cut at an end marker and stripped."""
-    start = 0
-    while start <= len(generation):
-        stop = generation.find("\n", start)
-        stop = len(generation) if stop == -1 else stop
-        line = generation[start:stop]
-        if line.strip():
-            return cut_at_end_marker(line, end_markers).strip()
-        start = stop + 1
-    return ""
+
+def first_line(
+    generation: str,
+    end_markers: Sequence[str] = JELASSI_END_MARKERS,
+    skip_blank_lines: bool = False,
+) -> str:
+    """The first line of a generation (the first non-empty one with `skip_blank_lines`), cut at an
+    end marker and stripped."""
+    lines = generation.split("\n")
+    if skip_blank_lines:
+        lines = [line for line in lines if line.strip()] or [""]
+    return cut_at_end_marker(lines[0], end_markers).strip()
 
 
 def score_lookups(
     predictions: Sequence[str],
     references: Sequence[str],
-    end_markers: Sequence[str] = DEFAULT_END_MARKERS,
+    end_markers: Sequence[str] = JELASSI_END_MARKERS,
+    skip_blank_lines: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-example `exact_match` and `digit_accuracy` arrays."""
     exact, digits = [], []
     for prediction, reference in zip(predictions, references, strict=True):
-        number, expected = first_line(prediction, end_markers), reference.strip()
+        number = first_line(prediction, end_markers, skip_blank_lines)
+        expected = reference.strip()
         longer = max(len(number), len(expected))
         exact.append(number == expected)
         digits.append(sum(map(str.__eq__, number, expected)) / longer if longer else 1.0)
@@ -244,12 +262,15 @@ class PhonebookAccuracy(TextInputsChecked, evaluate.Metric):
         references,
         num_entries=None,
         length_buckets=None,
-        end_markers=DEFAULT_END_MARKERS,
+        end_markers=JELASSI_END_MARKERS,
+        skip_blank_lines=False,
     ):
         if len(predictions) == 0:
             raise ValueError("predictions is empty; expected at least one generation")
         check_texts("end_markers", end_markers)
-        scores = score_lookups(predictions, references, end_markers)
+        if not isinstance(skip_blank_lines, bool):
+            raise ValueError(f"skip_blank_lines must be True or False, got {skip_blank_lines!r}")
+        scores = score_lookups(predictions, references, end_markers, skip_blank_lines)
         by_num_entries = None
         if num_entries is not None:
             sizes = check_lengths("num_entries", num_entries, len(predictions))

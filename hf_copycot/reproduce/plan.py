@@ -79,6 +79,7 @@ def train_job(
     params: dict | None = None,
     overrides: str | None = None,
     learning_rate: float | None = None,
+    tokenizer: str = "char",
     label: str,
 ) -> Job:
     """A `finetune.py` run from a preset on rows generated on the fly, trained until its
@@ -90,7 +91,9 @@ def train_job(
     from hf_copycot.finetune import DataArguments, ModelArguments, TrainingArguments
 
     args = (
-        ModelArguments(model_name_or_path=f"preset:{model}", config_overrides=overrides),
+        ModelArguments(
+            model_name_or_path=f"preset:{model}", config_overrides=overrides, tokenizer=tokenizer
+        ),
         DataArguments(
             dataset_config=task,
             use_cot=use_cot,

@@ -61,7 +61,8 @@ class Scale:
     # DP with and without CoT: the first task is the streamed m-local DP of the locality study.
     dp_tasks: tuple[DPTask, ...]
     dp_steps: int  # budget
-    dp_windows: tuple[int, ...]  # m evaluated on the stream_dp models
+    dp_test_examples: int  # in-range test rows per trained DP model (held out from training)
+    dp_windows: tuple[int, ...]  # m reported on the stream_dp models (slices of their test rows)
     # Phone book: released checkpoints, evaluated few-shot (Jelassi et al.), and book sizes.
     phonebook_models: tuple[str, ...]
     phonebook_entries: tuple[int, ...]
@@ -118,6 +119,7 @@ SMOKE = Scale(
     state_n_max=4,
     dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2]}),),
     dp_steps=30,
+    dp_test_examples=48,
     dp_windows=(1, 2),
     phonebook_models=(),
     phonebook_entries=(),
@@ -144,6 +146,7 @@ CPU = Scale(
     state_n_max=8,
     dp_tasks=(DPTask("stream_dp", 2, 12, {"m_choices": [1, 2, 4, 8]}),),
     dp_steps=1500,
+    dp_test_examples=600,
     dp_windows=(1, 2, 4, 8),
     phonebook_models=(),
     phonebook_entries=(),
@@ -174,7 +177,8 @@ GPU = Scale(
         DPTask("ed", 5, 12, {}, tokenizer="word"),
     ),
     dp_steps=20000,
-    dp_windows=(1, 2, 4, 8, 16, 32, 50),
+    dp_test_examples=2000,
+    dp_windows=(1, 2, 4, 8, 16, 32),
     phonebook_models=(
         "state-spaces/mamba-130m-hf",
         "EleutherAI/pythia-160m",

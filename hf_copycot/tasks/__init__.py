@@ -52,7 +52,7 @@ from hf_copycot.tasks._spec import (
     rows_table,
 )
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 BLOCK_ROWS = 8192
 SHARED_COLUMNS = tuple(_SHARED_TYPES)
 
@@ -112,6 +112,7 @@ __all__ = [
     "get_spec",
     "length_as",
     "lengths_table",
+    "problem_keys",
     "register",
     "rows_table",
     "split_lengths",
@@ -140,6 +141,15 @@ def get_spec(task: str) -> TaskSpec:
     if task not in SPECS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
     return SPECS[task]
+
+
+def problem_keys(task: str, rows: Mapping[str, Sequence]) -> list[str]:
+    """What identifies each row's problem: its prompt, or the task's `problem_key`."""
+    key = get_spec(task).problem_key
+    if key is None:
+        return list(rows["prompt"])
+    names = list(rows)
+    return [key({name: rows[name][i] for name in names}) for i in range(len(rows["prompt"]))]
 
 
 def default_params(task: str) -> dict[str, Any]:

@@ -89,6 +89,12 @@ class TaskSpec:
     # interleaves given input with what the model writes (tasks/stream_dp.py); fine-tuning puts
     # no loss on given text and evaluation feeds it in place while the model generates the rest.
     completion: Completion | None = None
+    # What identifies a problem (train/test overlap is counted on it): None, its prompt. A task
+    # whose input streams into the completion needs more than its prompt (tasks/stream_dp.py).
+    problem_key: RowText | None = None
+    # The slice a row is scored in besides the whole split (evaluation reports `by_slice`), or
+    # None for no slice: e.g. stream_dp's lag m, on rows that read back at least once.
+    slice_of: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 def lengths_table(

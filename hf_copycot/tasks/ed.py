@@ -1,21 +1,26 @@
-"""Edit distance with chain of thought (Feng et al. 2023).
+"""Edit distance with chain of thought, as Feng et al. 2023 define and sample it (ED/data.py).
 
 Row: prompt `a + "|" + b + "|"`; cot = rows i = 1..len(a) of the DP table, each
 `dp[i][1..len(b)]` joined by " ", rows joined by ",", then "|"; answer `str(dp[len(a)][len(b)])`;
-length `len(a)`; extra columns `string_a`, `string_b`. Costs: insert and delete 2, substitute 3
-(Feng et al.), with the correct boundary dp[i][0] = 2i, dp[0][j] = 2j (the reference starts
-from i + j).
+length N (below); extra columns `string_a`, `string_b`.
 
-Sampling follows Feng et al.'s data.py: each row picks a random sub-alphabet of k lowercase letters,
-k uniform in [min_alphabet, max_alphabet] = [3, 10], and draws `a` uniformly over it. With
-probability independent_fraction = 0.4, `b` is an independent random string whose length is within
-max_length_gap = 3 of len(a) (at least 1); otherwise `b` is `a` edited at a random rate q ~ U(0, 1):
-every character is kept (1 - q), deleted (q/3), replaced by a random letter (q/3) or preceded by an
-inserted random letter (q/3); an empty result is replaced by `a`. This spreads distances from 0 to
-near the maximum.
+Definition (Feng et al.'s `solve`): insert and delete cost 2, substitute 3, and the table starts
+from dp[i][0] = i, dp[0][j] = j (one per character, not two: their boundary, kept so that answers and
+tables agree with their data; docs/FORMATS.md says what differs from version 1 of this generator).
 
-Lengths (`len(a)`): `small` 3-8 (test_long 9-12); `full` 5-20 (test_long 21-30); Feng et al.
-used fixed lengths up to 20-ish. Rows: `full` has 100,000 train and 2,000 per eval split.
+Sampling, per row of size N (their `--length`): a sub-alphabet of k distinct lowercase letters, k
+uniform in [min_alphabet, max_alphabet] = [3, 10] (their `--using 8`), and a string s of N letters
+over it. The partner t is, with probability independent_fraction = 0.4, a random string over the
+sub-alphabet whose length is uniform in [N - g, N + g - 1] (g = max_length_gap = 3); otherwise s
+after e edits, e uniform in [1, N] and drawn once per row, each edit at a uniform position: delete
+(only while more than 2 letters remain, else insert), substitute by a random letter of the
+sub-alphabet, or insert one, with equal odds. A pair with t == s or len(t) outside
+[N - g, N + g - 1] is drawn again from the sub-alphabet on (same e). The shorter string comes first:
+(a, b) = (t, s) if len(s) > len(t), else (s, t). So len(a) <= N <= len(b), one of them is N, and
+N >= g + 1 keeps both strings non-empty.
+
+Lengths (N): `small` 4-8 (test_long 9-12); `full` 5-20 (test_long 21-30); Feng et al. used N = 12,
+16, 20. Rows: `full` has 100,000 train and 2,000 per eval split.
 """
 
 from __future__ import annotations
@@ -30,24 +35,26 @@ from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_tabl
 INSERT_DELETE_COST = 2
 SUBSTITUTE_COST = 3
 _PAD = 255  # code of padding characters: never equal to a letter
+_MAX_ROUNDS = 1000  # redraws of rejected pairs before giving up (parameters that admit no pair)
 
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """DP table rows 1..width(a) for padded code matrices: shape (rows, width_a, width_b + 1).
 
-    Row i is dp[i][0..width_b]; entries past a row's real lengths are padding, not distances.
-    Each row is one vectorised step: dp[i][j] = min over k <= j of cand[k] + 2 (j - k), a prefix
-    minimum, where cand is the best of deleting a[i] and substituting or matching it.
+    Row i is dp[i][0..width_b] with Feng et al.'s boundary dp[i][0] = i, dp[0][j] = j; entries past
+    a row's real lengths are padding, not distances. Each row is one vectorised step:
+    dp[i][j] = min over k <= j of cand[k] + 2 (j - k), a prefix minimum, where cand is the best of
+    deleting a[i] and substituting or matching it (cand[0] = dp[i][0]).
     """
     num_rows, width_a = a.shape
     width_b = b.shape[1]
     steps = INSERT_DELETE_COST * np.arange(width_b + 1, dtype=np.int32)
-    previous = np.broadcast_to(steps, (num_rows, width_b + 1))
+    previous = np.broadcast_to(np.arange(width_b + 1, dtype=np.int32), (num_rows, width_b + 1))
     table = np.empty((num_rows, width_a, width_b + 1), dtype=np.int32)
     for i in range(1, width_a + 1):
         substitute = np.where(a[:, i - 1 : i] == b, 0, SUBSTITUTE_COST).astype(np.int32)
         candidate = np.empty((num_rows, width_b + 1), dtype=np.int32)
-        candidate[:, 0] = INSERT_DELETE_COST * i
+        candidate[:, 0] = i
         candidate[:, 1:] = np.minimum(
             previous[:, 1:] + INSERT_DELETE_COST, previous[:, :-1] + substitute
         )
@@ -61,76 +68,127 @@ def _letters(rng: np.random.Generator, sizes: np.ndarray, shape: tuple[int, int]
     return np.floor(rng.random(shape) * sizes[:, None]).astype(np.int64)
 
 
-def sample(
-    rng: np.random.Generator, len_a: np.ndarray, params: dict[str, Any]
+def _draw(
+    rng: np.random.Generator, size: np.ndarray, edits: np.ndarray, params: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Padded code matrices a and b, and len(b) per row."""
-    num_rows, width = len(len_a), int(len_a.max())
+    """One attempt per row: padded codes of s and t, and len(t). Rows are checked by the caller."""
+    num_rows, width = len(size), int(size.max())
+    rows = np.arange(num_rows)
     alphabet_size = rng.integers(params["min_alphabet"], params["max_alphabet"] + 1, size=num_rows)
     sub_alphabet = np.argsort(rng.random((num_rows, 26)), axis=1).astype(np.uint8) + ord("a")
-    rows = np.arange(num_rows)[:, None]
-    a = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, width))]
-    a[np.arange(width) >= len_a[:, None]] = _PAD
+    s = sub_alphabet[rows[:, None], _letters(rng, alphabet_size, (num_rows, width))]
+    s[np.arange(width) >= size[:, None]] = _PAD
 
-    # Edited copies: per character 0 copies (delete), 1 (keep or substitute) or 2 (insert + keep).
-    rate = rng.random(num_rows)[:, None]
-    op = np.floor(rng.random((num_rows, width)) * 3).astype(np.int64)  # 0 delete, 1 sub, 2 insert
-    edited = rng.random((num_rows, width)) < rate
-    copies = np.where(edited, np.array([0, 1, 2])[op], 1)
-    copies[np.arange(width) >= len_a[:, None]] = 0
-    empty = copies.sum(axis=1) == 0
-    copies[empty] = np.where(np.arange(width) < len_a[empty][:, None], 1, 0)
-    edited[empty] = False
-    flat_copies = copies.ravel()
-    source = np.repeat(np.arange(num_rows * width), flat_copies)
-    edited_len = copies.sum(axis=1)
-    fresh = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, width))].ravel()
-    fresh_insert = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, width))].ravel()
-    flat_a, flat_edited, flat_op = a.ravel(), edited.ravel(), op.ravel()
-    chars = flat_a[source]
-    replaced = flat_edited[source] & (flat_op[source] == 1)
-    chars[replaced] = fresh[source[replaced]]
-    # For an insertion the first of the two copies is the new letter.
-    first_copy = np.ones(len(source), dtype=bool)
-    first_copy[1:] = source[1:] != source[:-1]
-    inserted = flat_edited[source] & (flat_op[source] == 2) & first_copy
-    chars[inserted] = fresh_insert[source[inserted]]
+    # Edited copies, one edit per step for the rows that still have edits to make.
+    edited_width = width + int(edits.max())  # an edit adds at most one letter
+    edited = np.full((num_rows, edited_width), _PAD, dtype=np.uint8)
+    edited[:, :width] = s
+    edited_len = size.copy()
+    columns = np.arange(edited_width)
+    for step in range(int(edits.max())):
+        active = step < edits
+        op = rng.integers(0, 3, size=num_rows)
+        delete = active & (op == 0) & (edited_len > 2)
+        substitute = active & (op == 1)
+        insert = active & ~delete & ~substitute
+        where = np.floor(rng.random(num_rows) * (edited_len + insert)).astype(np.int64)
+        letter = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, 1))[:, 0]]
+        after = columns >= where[:, None]
+        source = (
+            columns + (delete[:, None] & after) - (insert[:, None] & (columns > where[:, None]))
+        )
+        edited = np.take_along_axis(edited, np.clip(source, 0, edited_width - 1), axis=1)
+        changed = insert | substitute
+        edited[rows[changed], where[changed]] = letter[changed]
+        edited_len = edited_len + insert - delete
+        edited[columns >= edited_len[:, None]] = _PAD
 
-    # Independent strings for the other rows.
-    independent = rng.random(num_rows) < params["independent_fraction"]
     gap = params["max_length_gap"]
-    independent_len = np.maximum(1, len_a + rng.integers(-gap, gap + 1, size=num_rows))
-    len_b = np.where(independent, independent_len, edited_len)
-    width_b = int(len_b.max())
-    b = np.full((num_rows, width_b), _PAD, dtype=np.uint8)
-    edited_rows = np.repeat(np.arange(num_rows), edited_len)
-    edited_cols = _text.run_positions(edited_len)
-    keep = ~independent[edited_rows]
-    b[edited_rows[keep], edited_cols[keep]] = chars[keep]
-    random_b = sub_alphabet[rows, _letters(rng, alphabet_size, (num_rows, width_b))]
-    fill = independent[:, None] & (np.arange(width_b) < len_b[:, None])
-    b[fill] = random_b[fill]
-    return a, b, len_b
+    independent = rng.random(num_rows) < params["independent_fraction"]
+    random_len = size - gap + np.floor(rng.random(num_rows) * 2 * gap).astype(np.int64)
+    random_width = width + gap - 1
+    random_t = sub_alphabet[rows[:, None], _letters(rng, alphabet_size, (num_rows, random_width))]
+    random_t[np.arange(random_width) >= random_len[:, None]] = _PAD
+    t_width = max(edited_width, random_width)
+    t = np.full((num_rows, t_width), _PAD, dtype=np.uint8)
+    t[independent, :random_width] = random_t[independent]
+    t[~independent, :edited_width] = edited[~independent]
+    return s, t, np.where(independent, random_len, edited_len)
 
 
-def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
-    a, b, len_b = sample(rng, lengths, params)
+def sample(
+    rng: np.random.Generator, size: np.ndarray, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Padded code matrices a and b (shorter first), len(a) and len(b) per row."""
+    num_rows, gap = len(size), params["max_length_gap"]
+    edits = 1 + np.floor(rng.random(num_rows) * size).astype(np.int64)
+    first: list[np.ndarray] = [np.empty(0, np.uint8)] * num_rows
+    second: list[np.ndarray] = [np.empty(0, np.uint8)] * num_rows
+    pending = np.arange(num_rows)
+    for _ in range(_MAX_ROUNDS):
+        s, t, t_len = _draw(rng, size[pending], edits[pending], params)
+        n = size[pending]
+        width = max(s.shape[1], t.shape[1])
+        s_wide = np.full((len(pending), width), _PAD, dtype=np.uint8)
+        s_wide[:, : s.shape[1]] = s
+        t_wide = np.full((len(pending), width), _PAD, dtype=np.uint8)
+        t_wide[:, : t.shape[1]] = t
+        same = (t_len == n) & np.all(s_wide == t_wide, axis=1)
+        accepted = ~same & (t_len >= n - gap) & (t_len <= n + gap - 1)
+        for k in np.nonzero(accepted)[0].tolist():
+            s_row, t_row = s[k, : n[k]], t[k, : t_len[k]]
+            row = pending[k]
+            first[row], second[row] = (t_row, s_row) if n[k] > t_len[k] else (s_row, t_row)
+        pending = pending[~accepted]
+        if len(pending) == 0:
+            break
+    else:
+        raise ValueError(
+            f"ed could not draw a pair of different strings within the length window in "
+            f"{_MAX_ROUNDS} tries at length {int(size[pending[0]])}; raise max_alphabet or "
+            "max_length_gap"
+        )
+    len_a = np.array([len(x) for x in first], dtype=np.int64)
+    len_b = np.array([len(x) for x in second], dtype=np.int64)
+    a = np.full((num_rows, int(len_a.max())), _PAD, dtype=np.uint8)
+    b = np.full((num_rows, int(len_b.max())), _PAD, dtype=np.uint8)
+    a[np.arange(a.shape[1]) < len_a[:, None]] = np.concatenate(first)
+    b[np.arange(b.shape[1]) < len_b[:, None]] = np.concatenate(second)
+    return a, b, len_a, len_b
+
+
+def encode(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Padded code matrix and lengths of lowercase strings (rows of other data, e.g. imports)."""
+    lengths = np.array([len(x) for x in strings], dtype=np.int64)
+    codes = np.full((len(strings), max(1, int(lengths.max(initial=1)))), _PAD, dtype=np.uint8)
+    codes[np.arange(codes.shape[1]) < lengths[:, None]] = np.frombuffer(
+        "".join(strings).encode("ascii"), dtype=np.uint8
+    )
+    return codes, lengths
+
+
+def rows_of(a: np.ndarray, b: np.ndarray, len_a: np.ndarray, len_b: np.ndarray) -> dict[str, list]:
+    """Columns prompt, cot, answer, string_a, string_b of the problems (a, b): padded codes."""
     table = solve(a, b)
-    num_rows = len(lengths)
-    row_valid = np.arange(a.shape[1]) < lengths[:, None]
+    num_rows = len(len_a)
+    row_valid = np.arange(a.shape[1]) < len_a[:, None]
     col_valid = (np.arange(b.shape[1] + 1) >= 1) & (np.arange(b.shape[1] + 1) <= len_b[:, None])
     values = table[row_valid[:, :, None] & col_valid[:, None, :]]
-    table_rows = _text.join_ints(values, np.repeat(len_b, lengths), b" ")
-    string_a = _text.padded_rows(a, lengths)
+    table_rows = _text.join_ints(values, np.repeat(len_b, len_a), b" ")
+    string_a = _text.padded_rows(a, len_a)
     string_b = _text.padded_rows(b, len_b)
-    distance = table[np.arange(num_rows), lengths - 1, len_b]
+    distance = table[np.arange(num_rows), len_a - 1, len_b]
     return {
         "prompt": _text.render([string_a, b"|", string_b, b"|"], num_rows),
-        "cot": _text.render([_text.join(table_rows, lengths, b","), b"|"], num_rows),
+        "cot": _text.render([_text.join(table_rows, len_a, b","), b"|"], num_rows),
         "answer": list(map(str, distance.tolist())),
         "string_a": _text.render([string_a], num_rows),
         "string_b": _text.render([string_b], num_rows),
     }
+
+
+def build(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]) -> dict[str, list]:
+    return rows_of(*sample(rng, lengths, params))
 
 
 def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
@@ -140,7 +198,13 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
         raise ValueError(
             f"sub-alphabet sizes [{low}, {high}] must satisfy 1 <= min_alphabet <= max_alphabet <= 26"
         )
-    check_int("max_length_gap", params["max_length_gap"], minimum=0)
+    gap = check_int("max_length_gap", params["max_length_gap"], minimum=1)
+    if min_length <= gap:
+        raise ValueError(
+            f"ed strings have N - max_length_gap to N + max_length_gap - 1 letters: min_length "
+            f"{min_length} would allow empty strings; use min_length >= {gap + 1} or a smaller "
+            "max_length_gap"
+        )
     fraction = params["independent_fraction"]
     if (
         isinstance(fraction, bool)
@@ -152,16 +216,16 @@ def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
 
 SPEC = TaskSpec(
     name="ed",
-    summary="Edit distance (insert/delete 2, substitute 3); cot = the DP table row by row",
-    text_format='prompt `a + "|" + b + "|"`, cot = rows i = 1..len(a) of the DP table, each `dp[i][1..len(b)]` joined by `" "`, rows joined by `","`, then `"|"`; answer `str(dp[len(a)][len(b)])`',
-    length_meaning="characters in the first string",
+    summary="Edit distance as Feng et al. (insert/delete 2, substitute 3, boundary dp[i][0] = i); cot = the DP table row by row",
+    text_format='prompt `a + "|" + b + "|"` (the shorter string first), cot = rows i = 1..len(a) of the DP table, each `dp[i][1..len(b)]` joined by `" "`, rows joined by `","`, then `"|"`; answer `str(dp[len(a)][len(b)])`',
+    length_meaning="N, Feng et al.'s `--length`: letters of the string drawn first; len(a) <= N <= len(b), both within N-3..N+2",
     params={
         "min_alphabet": 3,
         "max_alphabet": 10,
         "independent_fraction": 0.4,
         "max_length_gap": 3,
     },
-    lengths=lengths_table(small=(3, 8), small_long=(9, 12), full=(5, 20), full_long=(21, 30)),
+    lengths=lengths_table(small=(4, 8), small_long=(9, 12), full=(5, 20), full_long=(21, 30)),
     rows=rows_table(full_train=100_000, full_eval=2_000),
     extra_columns={"string_a": "string", "string_b": "string"},
     build=build,

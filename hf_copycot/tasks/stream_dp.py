@@ -118,4 +118,7 @@ SPEC = TaskSpec(
     metric_inputs=metric_inputs,
     check=check,
     completion=completion,
+    # The prompt holds only m: the problem is m and the inputs (the cot, given as the stream).
+    problem_key=lambda row: row["prompt"] + row["cot"],
+    slice_of=lambda row: f"m={row['m']}" if row["length"] > row["m"] else None,
 )

@@ -38,7 +38,7 @@ def process_results_copy(doc: dict, results: list[str]) -> dict[str, float]:
 
 
 def process_results_phonebook(doc: dict, results: list[str]) -> dict[str, float]:
-    """phonebook: exact_match and digit_accuracy of the first non-empty generated line."""
+    """phonebook: exact_match and digit_accuracy of the first generated line (Jelassi et al.)."""
     module = scoring_module("phonebook_accuracy")
     return _only(module.score_lookups(results[:1], [doc["answer"]]))
 

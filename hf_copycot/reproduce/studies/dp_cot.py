@@ -86,21 +86,23 @@ def trained(
         use_cot=use_cot,
         params=dp.params,
         learning_rate=learning_rate,
+        tokenizer=dp.tokenizer,
         label=f"{dp.task} {mode} {model} seed {seed}"
         + (f" lr {learning_rate:g}" if learning_rate else ""),
     )
 
 
 def scored(scale: Scale, dp: DPTask, run: Job) -> Job:
-    """In-range test accuracy of a trained DP model."""
+    """In-range test accuracy of a trained DP model, on the test rows its training held out
+    (same seed, lengths and parameters: the training stream never produced one of them)."""
     return evaluate_job(
         scale,
         run,
         task=dp.task,
         lengths=(dp.min_length, dp.max_length),
-        examples=scale.eval_examples,
+        examples=scale.dp_test_examples,
         params=dp.params,
-        seed=2000 + run.info["seed"],
+        seed=run.info["seed"],
         label=f"test {run.label}",
     )
 
@@ -122,11 +124,12 @@ def runs_of(scale: Scale, lookup: Lookup, dp: DPTask, model: str, use_cot: bool)
     for seed in range(scale.seeds):
         run = trained(scale, dp, model, seed, use_cot)
         result, test = lookup(run), lookup(scored(scale, dp, run))
+        overlap = (result.get("train_test_overlap") or {}).get("eval_prompts_in_train", {})
         out.append(
             {
                 "learned": learned(result, scale),
                 "accuracy": test["results"]["test"][test["main_score"]],
-                "overlap": (result.get("train_test_overlap") or {}).get("total", 0),
+                "overlap": overlap.get("test", 0),
             }
         )
     return out

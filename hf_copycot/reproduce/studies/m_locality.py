@@ -3,8 +3,8 @@
 Ren et al., Theorem 5: when each DP step reads only the state m steps back, a Mamba with CoT needs a
 state of size O(m), not O(n), so it should keep up with a Transformer when m is small (and may
 fall behind as m grows). The dp_cot study's stream_dp models (trained on a mix of m) are scored on
-test problems with m fixed to each value, at lengths m + 1 and up so that every problem reads back
-at least once (with m >= n a stream_dp step never reads back).
+their held-out test rows, and the task reports those scores per lag m (`by_slice`, rows with
+n > m only: with m >= n a stream_dp step never reads back). No job of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from hf_copycot.reproduce.plan import (
     Lookup,
     Section,
     compare,
-    evaluate_job,
     fmt,
     learned,
     markdown_table,
@@ -42,40 +41,23 @@ def stream_task(scale: Scale) -> DPTask | None:
     return next((dp for dp in scale.dp_tasks if dp.task == TASK), None)
 
 
-def lengths_for(dp: DPTask, m: int) -> tuple[int, int]:
-    """Lengths whose every problem reads back at least once at lag m."""
-    return max(dp.min_length, m + 1), dp.max_length
-
-
-def window_eval(scale: Scale, dp: DPTask, model: str, seed: int, m: int) -> Job:
-    run = dp_cot.trained(scale, dp, model, seed, use_cot=True)
-    return evaluate_job(
-        scale,
-        run,
-        task=TASK,
-        lengths=lengths_for(dp, m),
-        examples=scale.eval_examples,
-        params={**dp.params, "m": m},
-        seed=3000 + seed,
-        label=f"m={m} {model} seed {seed}",
-        info={"m": m},
-    )
-
-
-def windows(scale: Scale, dp: DPTask) -> list[int]:
-    return [m for m in scale.dp_windows if m < dp.max_length]
-
-
 def jobs(scale: Scale) -> list[Job]:
     dp = stream_task(scale)
     if dp is None:
         return []
-    return [
-        window_eval(scale, dp, model, seed, m)
+    runs = [
+        dp_cot.trained(scale, dp, model, seed, True)
         for model in (scale.transformer, scale.mamba)
         for seed in range(scale.seeds)
-        for m in windows(scale, dp)
     ]
+    return [job for run in runs for job in (run, dp_cot.scored(scale, dp, run))]
+
+
+def by_lag(result: dict) -> dict[int, tuple[float, int]]:
+    """m -> (answer accuracy, rows) on a scored job's test rows that read back."""
+    slices = result["results"]["test"].get("by_slice") or {}
+    main = result["main_score"]
+    return {int(key.split("=")[1]): (s[main], s["count"]) for key, s in slices.items()}
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
@@ -83,24 +65,22 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     if dp is None:
         return Section(NAME, TITLE, CLAIM, UNTESTED, f"This scale trains no {TASK} model.")
     models = (scale.transformer, scale.mamba)
-    ms = windows(scale, dp)
-    curves: dict[str, dict[float, list[float]]] = {}
-    learned_runs = {
-        model: [
-            learned(lookup(dp_cot.trained(scale, dp, model, seed, True)), scale)
-            for seed in range(scale.seeds)
-        ]
-        for model in models
-    }
+    curves: dict[str, dict[float, list[float]]] = {model: {} for model in models}
+    counts: dict[int, int] = {}
+    learned_runs = {}
     for model in models:
-        curves[model] = {}
-        for m in ms:
-            results = [
-                lookup(window_eval(scale, dp, model, seed, m)) for seed in range(scale.seeds)
-            ]
-            curves[model][m] = [r["results"]["test"][r["main_score"]] for r in results]
+        flags = []
+        for seed in range(scale.seeds):
+            run = dp_cot.trained(scale, dp, model, seed, True)
+            flags.append(learned(lookup(run), scale))
+            for m, (accuracy, rows) in by_lag(lookup(dp_cot.scored(scale, dp, run))).items():
+                if m in scale.dp_windows:
+                    curves[model].setdefault(m, []).append(accuracy)
+                    counts[m] = rows
+        learned_runs[model] = flags
+    ms = sorted(set(curves[scale.transformer]) & set(curves[scale.mamba]))
     plots.lines_with_spread(
-        curves,
+        {model: {m: curves[model][m] for m in ms} for model in models},
         out_dir / f"{NAME}.png",
         title=TITLE,
         xlabel="lag m (the state each step reads back)",
@@ -108,22 +88,31 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         logx=True,
         xticklabels={m: str(m) for m in ms},
     )
-    rows = [[f"m = {m}", *(fmt(*mean_std(curves[model][m])) for model in models)] for m in ms]
-    small = min(ms)
-    testable = all(sum(flags) >= 2 for flags in learned_runs.values())
-    (mt, st), (mm, sm) = (
-        mean_std(curves[scale.transformer][small]),
-        mean_std(curves[scale.mamba][small]),
-    )
-    verdict = UNTESTED if not testable else SUPPORTED if mm >= mt - (st + sm) else CONTRADICTED
+    rows = [
+        [f"m = {m}", f"{counts[m]}", *(fmt(*mean_std(curves[model][m])) for model in models)]
+        for m in ms
+    ]
+    testable = bool(ms) and all(sum(flags) >= 2 for flags in learned_runs.values())
+    verdict = UNTESTED
     paragraph = (
-        f"The dp_cot study's {TASK} models trained with CoT on n = {dp.min_length}-"
-        f"{dp.max_length} and m from {dp.params.get('m_choices')}, scored at each m on lengths "
-        f"m + 1 to {dp.max_length}. At m = {small}: "
-        f"{compare(curves[scale.mamba][small], curves[scale.transformer][small], models[::-1])}; "
-        f"at m = {max(ms)}: "
-        f"{compare(curves[scale.mamba][max(ms)], curves[scale.transformer][max(ms)], models[::-1])}."
+        f"The dp_cot study's {TASK} models, trained with CoT on n = {dp.min_length}-"
+        f"{dp.max_length} and m drawn from {dp.params.get('m_choices')}, scored on their held-out "
+        "test rows grouped by m (rows with n > m, so every problem reads back at least once). "
     )
+    if ms:
+        small, large = ms[0], ms[-1]
+        (mt, st), (mm, sm) = (
+            mean_std(curves[scale.transformer][small]),
+            mean_std(curves[scale.mamba][small]),
+        )
+        if testable:
+            verdict = SUPPORTED if mm >= mt - (st + sm) else CONTRADICTED
+        paragraph += (
+            f"At m = {small}: "
+            f"{compare(curves[scale.mamba][small], curves[scale.transformer][small], models[::-1])}"
+            f"; at m = {large}: "
+            f"{compare(curves[scale.mamba][large], curves[scale.transformer][large], models[::-1])}."
+        )
     if not testable:
         paragraph += " Too few CoT runs learned the training range to compare."
     return Section(
@@ -132,12 +121,14 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         claim=CLAIM,
         verdict=verdict,
         paragraph=paragraph,
-        table=markdown_table(["lag", *(f"{model} answer accuracy" for model in models)], rows),
+        table=markdown_table(
+            ["lag", "test rows", *(f"{model} answer accuracy" for model in models)], rows
+        ),
         figure=f"{NAME}.png",
         numbers={model: {str(m): curves[model][m] for m in ms} for model in models},
         anchors=dp_cot.ANCHORS[1:],
         scope=(
-            f"Lags up to {max(ms)} on streams of at most {dp.max_length} digits: the small-m end "
-            "of Theorem 5 at tiny scale."
+            f"Lags up to {max(ms, default=0)} on streams of at most {dp.max_length} digits: the "
+            "small-m end of Theorem 5 at tiny scale."
         ),
     )
