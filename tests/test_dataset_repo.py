@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from hf_copycot import dataset_repo, tasks
+from hf_copycot.overlap import generate_excluding
 from tests.local_hub import LocalHub
 from tests.reference_solvers import check_row
 
@@ -100,17 +101,27 @@ def test_loads_by_path_and_matches_generator_and_solvers(small_build):
     for config in tasks.TASK_NAMES:
         loaded = datasets.load_dataset(str(small_build), config)
         assert list(loaded) == list(tasks.SPLITS)
-        for split, info in manifest["configs"][config]["splits"].items():
+        splits = manifest["configs"][config]["splits"]
+        evaluated = set()  # the evaluation splits' problems: train leaves them out
+        for split in [name for name in splits if name != "train"] + ["train"]:
+            info = splits[split]
             columns = loaded[split].to_dict()
             assert dataset_repo.content_hash(columns) == info["content_sha256"]
-            expected = tasks.generate(
-                config,
-                info["rows"],
-                seed=0,
-                min_length=info["min_length"],
-                max_length=info["max_length"],
-                split=split,
-            )
+            draw = {
+                "seed": 0,
+                "min_length": info["min_length"],
+                "max_length": info["max_length"],
+                "split": split,
+            }
+            if split == "train":
+                expected, replaced = generate_excluding(
+                    config, info["rows"], exclude=evaluated, **draw
+                )
+                assert replaced == info["replaced_eval_problems"]
+                assert not evaluated & set(tasks.problem_keys(config, columns))
+            else:
+                expected = tasks.generate(config, info["rows"], **draw)
+                evaluated |= set(tasks.problem_keys(config, expected))
             assert columns == expected
         for row in loaded["test_long"].select(range(50)):
             check_row(row)
