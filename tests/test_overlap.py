@@ -59,9 +59,23 @@ def test_generated_stream_reports_no_overlap():
 
 
 def test_eval_prompts_in_train_counts_rows():
-    assert eval_prompts_in_train(["a|", "b|"], {"test": {"prompt": ["a|", "a|", "c|"]}}) == {
-        "test": 2
-    }
+    assert eval_prompts_in_train(["a|", "b|"], {"test": ["a|", "a|", "c|"]}) == {"test": 2}
+
+
+def test_a_streamed_task_counts_problems_not_prompts():
+    """stream_dp's prompt holds only m: many problems share it, and none may be excluded for it."""
+    from hf_copycot import tasks
+    from hf_copycot.overlap import generate_excluding
+
+    test = tasks.generate("stream_dp", 50, seed=0, min_length=3, max_length=4, split="test")
+    keys = tasks.problem_keys("stream_dp", test)
+    assert len(set(test["prompt"])) <= 4 < len(set(keys))
+    train, replaced = generate_excluding(
+        "stream_dp", 3000, exclude=set(keys), seed=0, split="train", min_length=3, max_length=4
+    )
+    assert replaced > 0 and len(train["prompt"]) == 3000
+    assert not set(keys) & set(tasks.problem_keys("stream_dp", train))
+    assert set(train["prompt"]) == set(test["prompt"])  # the prompts themselves stay
 
 
 def test_dataset_build_dedupes_train_against_every_eval_split(tmp_path):
