@@ -27,6 +27,16 @@ from hf_copycot.reproduce.runner import Execute, Job, Outcome, _init_worker, _ru
 
 # Job kinds that can run over several GPUs; a timed measurement runs on one.
 MULTI_GPU_KINDS = frozenset({"finetune", "evaluate"})
+# Settings of this shell that change what a run computes or where it may reach, given to the tasks
+# (a cluster's nodes otherwise have their own); paths and tokens stay each node's own.
+FORWARDED_ENV = (
+    "ACCELERATE_MIXED_PRECISION",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_DISABLE_TELEMETRY",
+    "TOKENIZERS_PARALLELISM",
+)
 
 
 def _ray():
@@ -44,12 +54,18 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
     """Connected to the Ray cluster at `address` (or RAY_ADDRESS), or to a Ray instance started here
     with `num_cpus` CPUs and no dashboard, for the duration; yields the cluster's resources.
 
-    An instance started here is shut down on leaving; an existing connection is left alone.
+    An instance started here is shut down on leaving; an existing connection is left alone. The
+    tasks get this shell's `FORWARDED_ENV` settings.
     """
     ray = _ray()
     started = not ray.is_initialized()
     if started:
-        options = {"include_dashboard": False, "log_to_driver": False}
+        env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+        options = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "runtime_env": {"env_vars": env} if env else None,
+        }
         if not address and not os.environ.get("RAY_ADDRESS"):
             options["num_cpus"] = num_cpus
         ray.init(address=address or None, **options)
