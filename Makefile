@@ -21,7 +21,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install lock test-latest chromium demo test lint format metrics space bench clean
+.PHONY: install lock test-latest chromium demo test lint format metrics space bench gpu-check clean
 
 install: $(STAMP)
 
@@ -82,6 +82,13 @@ space: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# On a machine with a CUDA GPU (docs/GPU.md): everything GPU-side in one run, figures into
+# docs/BENCHMARKS.md. It runs in GPU_PYTHON, an environment with a CUDA build of torch (.venv
+# holds the CPU build); without a CUDA device it prints its plan and runs nothing on the GPU.
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache
