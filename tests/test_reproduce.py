@@ -198,6 +198,19 @@ def test_local_workers_get_one_gpu_each_round_robin(tmp_path, monkeypatch):
     assert LocalLauncher(2, 1, gpus=[]).summary() == "on 2 worker(s) x 1 thread(s)"
 
 
+def test_on_a_gpu_machine_the_local_launcher_runs_one_worker_per_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with reproduce_cli.launchers(reproduce_cli.parse_args([])) as (launcher, alone):
+        assert (launcher.workers, launcher.gpus) == (3, ["0", "1", "2"])
+        assert (alone.workers, alone.threads, alone.gpus) == (1, 1, ["0", "1", "2"])
+    args = reproduce_cli.parse_args(["--workers", "2", "--gpus_per_job", "0"])
+    with reproduce_cli.launchers(args) as (launcher, alone):
+        assert (launcher.workers, launcher.gpus, alone.gpus) == (2, [], [])
+
+
 def _dies_once(job, job_dir, model_dir):
     """Kills its worker process (SIGKILL: no exception) the first time, or always for value 2."""
     import signal
@@ -253,6 +266,9 @@ def test_gpu_dry_run_prints_the_gpu_hours_per_study(capsys):
     assert sum(row.runs for row in rows) == len(planned)
     assert max(rows, key=lambda row: row.hours).name == "dp_cot"
     assert "Assumed (one A100/H100-class GPU, bf16; not measured)" in out
+    # docs/GPU.md keeps the same table: regenerate it when the gpu scale changes.
+    table = gpu_hours.hours_table(rows).split("\n\n")[0]
+    assert table in (REPO / "docs" / "GPU.md").read_text()
 
 
 def test_gpu_hours_follow_the_scale_sizes():

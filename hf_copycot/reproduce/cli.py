@@ -26,6 +26,7 @@ from hf_copycot.reproduce.runner import (
     default_workers,
     run_jobs,
     unique_jobs,
+    visible_gpus,
 )
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import STUDIES, copy_length
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=None,
-        help="parallel runs (default: cores, at most 4; with Ray: as many as the cluster fits)",
+        help="parallel runs (default: one per GPU, else one per core up to 4; with Ray: as many "
+        "as the cluster fits)",
     )
     parser.add_argument(
         "--launcher",
@@ -217,11 +219,11 @@ def launchers(args: argparse.Namespace):
     that wait on a busy core turn a 0.4 ms decode step into tens of milliseconds.
     """
     if args.launcher == "local":
-        workers = args.workers or default_workers()
+        gpus = visible_gpus() if args.gpus_per_job is None or args.gpus_per_job > 0 else []
+        workers = args.workers or len(gpus) or default_workers()  # one per GPU where there are
         threads = args.cpus_per_job or max(1, (os.cpu_count() or 1) // workers)
-        gpus = None if args.gpus_per_job is None or args.gpus_per_job > 0 else []
         launcher: Launcher = LocalLauncher(workers, threads, gpus)
-        yield launcher, LocalLauncher(1, 1, None if gpus is None else [])
+        yield launcher, LocalLauncher(1, 1, gpus)
         return
     from hf_copycot.reproduce import ray_launcher
 

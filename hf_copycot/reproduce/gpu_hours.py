@@ -169,8 +169,9 @@ def job_seconds(job: Job, plan: dict[str, Job], assume: Assumptions | None = Non
 class StudyHours:
     name: str
     runs: int  # runs this study adds (a run two studies share counts in the first)
-    finetune_hours: float
-    evaluate_hours: float
+    finetune_hours: float  # training runs, with their periodic evaluations
+    evaluate_hours: float  # evaluation and measurement runs
+    longest_hours: float = 0.0  # its longest single run
 
     @property
     def hours(self) -> float:
@@ -185,22 +186,24 @@ def study_hours(studies: Sequence, scale, assume: Assumptions | None = None) -> 
     table = []
     for name, jobs in per_study:
         hours: dict[str, float] = defaultdict(float)
-        runs = 0
+        runs, longest = 0, 0.0
         for job in jobs:
             if job.key in counted:
                 continue
             counted.add(job.key)
             runs += 1
             kind = "finetune" if job.kind == "finetune" else "evaluate"
-            hours[kind] += job_seconds(job, plan, assume) / 3600
-        table.append(StudyHours(name, runs, hours["finetune"], hours["evaluate"]))
+            spent = job_seconds(job, plan, assume) / 3600
+            hours[kind] += spent
+            longest = max(longest, spent)
+        table.append(StudyHours(name, runs, hours["finetune"], hours["evaluate"], longest))
     return table
 
 
 def hours_table(rows: list[StudyHours], gpus: Sequence[int] = (1, 8)) -> str:
     """The markdown table `--dry_run` prints and docs/GPU.md keeps."""
     lines = [
-        "| study | runs | training GPU-h | evaluation GPU-h | total GPU-h |",
+        "| study | runs | training runs, GPU-h | evaluation runs, GPU-h | total GPU-h |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
@@ -214,8 +217,16 @@ def hours_table(rows: list[StudyHours], gpus: Sequence[int] = (1, 8)) -> str:
         f"{sum(row.finetune_hours for row in rows):.1f} | "
         f"{sum(row.evaluate_hours for row in rows):.1f} | **{total:.1f}** |"
     )
-    walls = ", ".join(f"{total / count:.1f} h on {count} GPU(s)" for count in gpus)
-    return "\n".join(lines) + f"\n\nWall clock with perfect packing: {walls}."
+    longest = max((row.longest_hours for row in rows), default=0.0)
+    walls = ", ".join(
+        f"{max(total / count, longest):.1f} h on {count} GPU{'s' if count > 1 else ''}"
+        for count in gpus
+    )
+    return "\n".join(lines) + (
+        f"\n\nTraining runs include their evaluations every `eval_every` updates. Wall clock with "
+        f"one run per GPU and perfect packing: {walls} (the longest run: "
+        f"{longest * 60:.0f} min)."
+    )
 
 
 def describe_assumptions(assume: Assumptions | None = None) -> str:
