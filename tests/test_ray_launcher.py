@@ -99,3 +99,24 @@ def test_asking_for_more_than_the_cluster_has_is_a_one_line_error(ray_address):
         RayLauncher(1, 3)
     with pytest.raises(ArgumentError, match=r"--cpus_per_job 8 but the Ray cluster has 2 CPU"):
         RayLauncher(8, 0)
+
+
+def test_without_an_address_a_ray_instance_is_started_for_the_run_and_stopped(ray_address):
+    """No --ray_address and no RAY_ADDRESS: a new local instance with the CPUs asked for, even
+    where another runs (the session's), shut down when the run ends."""
+    import subprocess
+    import sys
+
+    script = (
+        "from hf_copycot.reproduce import ray_launcher\n"
+        "import ray\n"
+        "with ray_launcher.session(None, num_cpus=1) as resources:\n"
+        "    print('cpus', resources['CPU'])\n"
+        "print('initialised after', ray.is_initialized())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "cpus 1.0" in run.stdout and "initialised after False" in run.stdout

@@ -107,7 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ray_address",
         default=None,
-        help="Ray cluster to join ('auto': the one `ray start` made here); default: start Ray here",
+        help="Ray cluster to join ('auto': the one `ray start` made here; default: RAY_ADDRESS, "
+        "else a Ray instance started for this run)",
     )
     parser.add_argument(
         "--cpus_per_job",

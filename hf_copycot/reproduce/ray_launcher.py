@@ -51,8 +51,9 @@ def _ray():
 
 @contextlib.contextmanager
 def session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
-    """Connected to the Ray cluster at `address` (or RAY_ADDRESS), or to a Ray instance started here
-    with `num_cpus` CPUs and no dashboard, for the duration; yields the cluster's resources.
+    """Connected to the Ray cluster at `address` ("auto": the one `ray start` made on this machine)
+    or RAY_ADDRESS, else to a new Ray instance started here with `num_cpus` CPUs, no dashboard, for
+    the duration; yields the cluster's resources.
 
     An instance started here is shut down on leaving; an existing connection is left alone. The
     tasks get this shell's `FORWARDED_ENV` settings.
@@ -66,9 +67,10 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
             "log_to_driver": False,
             "runtime_env": {"env_vars": env} if env else None,
         }
-        if not address and not os.environ.get("RAY_ADDRESS"):
-            options["num_cpus"] = num_cpus
-        ray.init(address=address or None, **options)
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address is None:  # "local": a new instance, even where `ray start` runs one
+            address, options["num_cpus"] = "local", num_cpus
+        ray.init(address=address, **options)
     try:
         yield ray.cluster_resources()
     finally:
