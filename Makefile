@@ -19,19 +19,22 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
+export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install lock test-latest chromium demo test lint format metrics space bench clean
+.PHONY: install lock test-latest chromium demo test lint format metrics space bench gpu-check clean
 
 install: $(STAMP)
 
 # uv lives in the venv's own folder, not in the environment it manages (`uv pip sync` removes
-# whatever the lock does not list).
+# whatever the lock does not list). Bytecode is compiled at install: every process the tests and
+# `copycot reproduce` start (workers, Ray's agents, accelerate's ranks) would otherwise compile its
+# imports again where PYTHONDONTWRITEBYTECODE is set, and Ray's raylet gives its agent 15 s to start.
 $(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(VENV)/.tools uv==$(UV_VERSION)
 
 $(STAMP): $(LOCK) pyproject.toml | $(UV)
-	$(UV) pip sync --quiet --python $(PY) --require-hashes $(UV_FLAGS) $(LOCK)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes --compile-bytecode $(UV_FLAGS) $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
@@ -79,6 +82,13 @@ space: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# On a machine with a CUDA GPU (docs/GPU.md): everything GPU-side in one run, figures into
+# docs/BENCHMARKS.md. It runs in GPU_PYTHON, an environment with a CUDA build of torch (.venv
+# holds the CPU build); without a CUDA device it prints its plan and runs nothing on the GPU.
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

@@ -53,14 +53,28 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _use_transformers_fallback() -> None:
-    """Make transformers' Mamba forward use its PyTorch code even where mamba-ssm imports."""
+def _use_transformers_fallback():
+    """Make transformers' Mamba forward use its PyTorch code even where mamba-ssm imports;
+    returns a function that puts the kernels back (benchmarks/gpu_check.py runs both)."""
     from transformers.models.mamba import modeling_mamba
 
-    for name in ("mamba_inner_fn", "causal_conv1d_fn", "mamba_selective_scan"):
-        fn = getattr(modeling_mamba, name)
+    names = (
+        "mamba_inner_fn",
+        "causal_conv1d_fn",
+        "mamba_selective_scan",
+        "mamba_selective_state_update",  # decoding steps, for generate
+        "causal_conv1d_update",
+    )
+    saved = {name: getattr(modeling_mamba, name) for name in names if hasattr(modeling_mamba, name)}
+    for name, fn in saved.items():
         # the decorators wrap the PyTorch function with functools.wraps: unwrap reaches it
         setattr(modeling_mamba, name, inspect.unwrap(fn))
+
+    def restore() -> None:
+        for name, fn in saved.items():
+            setattr(modeling_mamba, name, fn)
+
+    return restore
 
 
 def _build(path: str):

@@ -245,6 +245,124 @@ def test_failed_run_is_reported_with_its_log_leaves_no_result_and_others_run_on(
     assert (tmp_path / other.key / "result.json").exists()
 
 
+def _device(job, job_dir, model_dir):
+    """Which GPU the worker was given (long enough that both workers take a job)."""
+    import time
+
+    time.sleep(1.5)
+    return {"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "pid": os.getpid()}
+
+
+@pytest.mark.slow
+def test_local_workers_get_one_gpu_each_round_robin(tmp_path, monkeypatch):
+    import torch
+
+    from hf_copycot.reproduce.runner import LocalLauncher, gpu_slots, visible_gpus
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert visible_gpus() == ["0", "1"]
+    assert gpu_slots(["0", "1"], 3) == ["0", "1", "0"] and gpu_slots([], 2) == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")  # the GPUs this shell may use, by name
+    assert visible_gpus() == ["4", "6"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    launcher = LocalLauncher(2, 1)
+    assert "one GPU each (CUDA_VISIBLE_DEVICES 0, 1, round-robin)" in launcher.summary()
+    jobs = [Job("finetune", f"run {i}", (Toy(value=i),)) for i in range(2)]
+    results = run_jobs(jobs, tmp_path, launcher=launcher, execute=_device, describe=print)
+    seen = {r["result"]["pid"]: r["result"]["devices"] for r in results.values()}
+    assert sorted(seen.values()) == ["0", "1"]  # two workers, one GPU each
+    assert LocalLauncher(2, 1, gpus=[]).summary() == "on 2 worker(s) x 1 thread(s)"
+
+
+def test_on_a_gpu_machine_the_local_launcher_runs_one_worker_per_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with reproduce_cli.launchers(reproduce_cli.parse_args([])) as (launcher, alone):
+        assert (launcher.workers, launcher.gpus) == (3, ["0", "1", "2"])
+        assert (alone.workers, alone.threads, alone.gpus) == (1, 1, ["0", "1", "2"])
+    args = reproduce_cli.parse_args(["--workers", "2", "--gpus_per_job", "0"])
+    with reproduce_cli.launchers(args) as (launcher, alone):
+        assert (launcher.workers, launcher.gpus, alone.gpus) == (2, [], [])
+
+
+def _dies_once(job, job_dir, model_dir):
+    """Kills its worker process (SIGKILL: no exception) the first time, or always for value 2."""
+    import signal
+
+    marker = job_dir.parent / f"died-{job.args[0].value}"
+    if job.args[0].value == 2 or not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"value": job.args[0].value}
+
+
+@pytest.mark.slow
+def test_a_killed_local_worker_is_retried_once_then_reported(tmp_path):
+    """One worker, so the pool that breaks holds only the job that killed it."""
+    once = Job("finetune", "dies once", (Toy(value=1),))
+    always = Job("finetune", "always dies", (Toy(value=2),))
+    fine = Job("finetune", "fine", (Toy(value=3),))
+    (tmp_path / "died-3").touch()
+    results = run_jobs([once, always, fine], tmp_path, workers=1, threads=1, execute=_dies_once)
+    assert results[once.key]["result"] == {"value": 1}
+    assert results[fine.key]["result"] == {"value": 3}
+    reason = "its worker process died (killed, or out of memory), twice"
+    assert results[always.key]["failed"] == reason
+    assert results[always.key]["log"].endswith("log.txt")
+    assert not (tmp_path / always.key / "result.json").exists()
+
+
+def test_launcher_flags(capsys):
+    args = reproduce_cli.parse_args(["--launcher", "ray", "--ray-address", "auto"])
+    assert args.launcher == "ray" and args.ray_address == "auto"
+    assert "--ray-address is deprecated, use --ray_address" in capsys.readouterr().err
+    for bad, message in (
+        (["--gpus_per_job", "2"], "--gpus_per_job above 1 needs --launcher ray"),
+        (["--ray_address", "auto"], "--ray_address needs --launcher ray"),
+        (["--cpus_per_job", "0"], "--cpus_per_job must be at least 1"),
+    ):
+        with pytest.raises(SystemExit):
+            reproduce_cli.parse_args(bad)
+        assert message in capsys.readouterr().err
+
+
+def test_gpu_dry_run_prints_the_gpu_hours_per_study(capsys):
+    from hf_copycot.reproduce import gpu_hours
+
+    assert reproduce_cli.main(["--scale", "gpu", "--dry_run"]) == 0
+    out = capsys.readouterr().out
+    assert "Expected GPU-hours per study" in out and "| **all** |" in out
+    for study in STUDIES:
+        assert f"| {study.NAME} |" in out
+    rows = gpu_hours.study_hours(STUDIES, SCALES["gpu"])
+    # Every planned run counted once; the DP study (long CoT targets) costs the most here.
+    planned = unique_jobs(job for study in STUDIES for job in study.jobs(SCALES["gpu"]))
+    assert sum(row.runs for row in rows) == len(planned)
+    assert max(rows, key=lambda row: row.hours).name == "dp_cot"
+    assert "Assumed (one A100/H100-class GPU, bf16; not measured)" in out
+    # docs/GPU.md keeps the same table: regenerate it when the gpu scale changes.
+    table = gpu_hours.hours_table(rows).split("\n\n")[0]
+    assert table in (REPO / "docs" / "GPU.md").read_text()
+
+
+def test_gpu_hours_follow_the_scale_sizes():
+    """Twice the updates, about twice the training time; a longer CoT, more tokens."""
+    from dataclasses import replace
+
+    from hf_copycot.reproduce import gpu_hours
+
+    job = copy_length.trained(SCALES["gpu"], "mamba-base", 0)
+    doubled = copy_length.trained(replace(SCALES["gpu"], copy_steps=40000), "mamba-base", 0)
+    plan = {job.key: job, doubled.key: doubled}
+    one, two = gpu_hours.job_seconds(job, plan), gpu_hours.job_seconds(doubled, plan)
+    assert 1.9 < two / one < 2.1
+    faster = gpu_hours.Assumptions(train_tokens_per_s={"mamba": 3e5, "transformer": 8e5})
+    assert gpu_hours.job_seconds(job, plan, faster) < 0.6 * one
+
+
 def _study(name: str, analyse):
     from types import SimpleNamespace
 
@@ -312,15 +430,26 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert "invalid choice: 'huge'" in err and "unknown study ['nope']" in err
 
 
-@pytest.mark.slow
-def test_smoke_preset_end_to_end(tmp_path):
-    """The whole pipeline at toy scale: runs, report with every study and plot, cache, models."""
-    env = {**os.environ, "COPYCOT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+def _reproduce(out: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COPYCOT_HOME": str(home), "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "hf_copycot.cli", "reproduce", "--scale", "smoke"]
-    command += ["--output_dir", str(tmp_path / "out")]
-    first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    command += ["--output_dir", str(out), *flags]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=out.parent)
+
+
+@pytest.fixture(scope="module")
+def smoke_local(tmp_path_factory) -> Path:
+    """The smoke scale run once with the local launcher (about 40 s); its folder."""
+    root = tmp_path_factory.mktemp("smoke-local")
+    first = _reproduce(root / "out", root / "home")
     assert first.returncode == 0, first.stderr[-3000:]
-    out = tmp_path / "out"
+    return root
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end(smoke_local):
+    """The whole pipeline at toy scale: runs, report with every study and plot, cache, models."""
+    out = smoke_local / "out"
     report = (out / "report.md").read_text()
     results = json.loads((out / "results.json").read_text())
     assert set(results["studies"]) == {study.NAME for study in STUDIES}
@@ -345,7 +474,7 @@ def test_smoke_preset_end_to_end(tmp_path):
     for name in ("copy_length", "dp_cot", "state_size"):
         assert results["studies"][name]["anchors"], name
     # The copy-trained pair is where the Space looks for models, and loads.
-    models = tmp_path / "home" / "models"
+    models = smoke_local / "home" / "models"
     assert sorted(p.name for p in models.iterdir()) == ["mamba-tiny-copy", "pythia-tiny-copy"]
     from transformers import AutoModelForCausalLM
 
@@ -354,7 +483,7 @@ def test_smoke_preset_end_to_end(tmp_path):
         == "mamba"
     )
     # A second run finds everything cached and rewrites the same numbers.
-    second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    second = _reproduce(out, smoke_local / "home")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "0 to run" in second.stdout
     again = json.loads((out / "results.json").read_text())
@@ -362,3 +491,53 @@ def test_smoke_preset_end_to_end(tmp_path):
         again["studies"][copy_length.NAME]["numbers"]
         == results["studies"][copy_length.NAME]["numbers"]
     )
+
+
+TIMED = ("seconds", "tok_s", "ms")  # what a clock measures, not what training computes
+
+
+def _computed(value):
+    """`value` without what depends on the clock or on where the run folder is: every key that
+    ends in a timing unit and `model` (an evaluated model's path)."""
+    if isinstance(value, dict):
+        return {
+            key: _computed(item)
+            for key, item in value.items()
+            if key != "model" and not key.endswith(TIMED)
+        }
+    if isinstance(value, list):
+        return [_computed(item) for item in value]
+    return value
+
+
+@pytest.mark.slow
+def test_smoke_scale_on_ray_matches_the_local_launcher(smoke_local, ray_address, tmp_path):
+    """`--launcher ray` on the session's local Ray instance runs the same runs to the same numbers:
+    every finetune and evaluate run's result (scores, per-length scores, evaluation history,
+    architecture numbers; not timings or paths) and every study's numbers and verdict, except the
+    inference-cost study, which times things. Training is deterministic per seed and both launchers
+    give each job one torch thread."""
+    out = tmp_path / "out"
+    run = _reproduce(
+        out, tmp_path / "home", "--launcher", "ray", "--ray-address", ray_address,
+        "--gpus_per_job", "0",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "--ray-address is deprecated, use --ray_address" in run.stderr
+    assert "as Ray tasks of 1 CPU(s) + 0 GPU(s)" in run.stdout
+    local = json.loads((smoke_local / "out" / "results.json").read_text())
+    on_ray = json.loads((out / "results.json").read_text())
+    by_key = {r["key"]: r for r in local["runs"]}
+    assert {r["key"] for r in on_ray["runs"]} == set(by_key)
+    compared = 0
+    for record in on_ray["runs"]:
+        if record["kind"] in ("finetune", "evaluate"):
+            assert _computed(record["result"]) == _computed(by_key[record["key"]]["result"]), (
+                record["label"]
+            )
+            compared += 1
+    assert compared == sum(r["kind"] != "inference_cost" for r in local["runs"])
+    for name, section in on_ray["studies"].items():
+        if name != "inference_cost":
+            assert section["numbers"] == local["studies"][name]["numbers"], name
+            assert section["verdict"] == local["studies"][name]["verdict"], name

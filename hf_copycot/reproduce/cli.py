@@ -1,8 +1,9 @@
-"""`copycot reproduce --scale {smoke,cpu,gpu} --output_dir DIR [--seeds N]`."""
+"""`copycot reproduce --scale {smoke,cpu,gpu} --output_dir DIR [--seeds N] [--launcher ray]`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
@@ -20,9 +21,12 @@ from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
     RESULT_FILE,
     Job,
+    Launcher,
+    LocalLauncher,
     default_workers,
     run_jobs,
     unique_jobs,
+    visible_gpus,
 )
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import STUDIES, copy_length
@@ -106,7 +110,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output_dir", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
-    parser.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel runs (default: one per GPU, else one per core up to 4; with Ray: as many "
+        "as the cluster fits)",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes here; ray: one Ray task per run (pip install hf-copycot[ray])",
+    )
+    parser.add_argument(
+        "--ray_address",
+        default=None,
+        help="Ray cluster to join ('auto': the one `ray start` made here; default: RAY_ADDRESS, "
+        "else a Ray instance started for this run)",
+    )
+    parser.add_argument(
+        "--cpus_per_job",
+        type=int,
+        default=None,
+        help="CPUs (torch threads) per run (default: cores / workers; with Ray: 1)",
+    )
+    parser.add_argument(
+        "--gpus_per_job",
+        type=int,
+        default=None,
+        help="Ray: GPUs per run, more than 1 trains under accelerate launch (default: 1 if the "
+        "cluster has GPUs, else 0); local: one GPU per worker where there are GPUs",
+    )
     parser.add_argument(
         "--models_dir", type=Path, default=None, help="where the Space finds the trained pair"
     )
@@ -125,8 +160,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        parser.error("--workers must be at least 1")
+    for flag in ("workers", "cpus_per_job"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
+    if args.gpus_per_job is not None and args.gpus_per_job < 0:
+        parser.error("--gpus_per_job must be 0 or more")
+    if args.launcher == "local" and (args.gpus_per_job or 0) > 1:
+        parser.error(
+            "--gpus_per_job above 1 needs --launcher ray (the local launcher gives each worker one "
+            "GPU)"
+        )
+    if args.launcher == "local" and args.ray_address:
+        parser.error("--ray_address needs --launcher ray")
     names = [study.NAME for study in STUDIES]
     if args.only:
         unknown = set(args.only.split(",")) - set(names)
@@ -149,24 +194,23 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             print(f"{job.key}  {job.kind:<14} {job.label}")
         print(f"{len(jobs)} runs")
+        if scale.name == "gpu":
+            from hf_copycot.reproduce import gpu_hours
+
+            print("\nExpected GPU-hours per study (hf_copycot/reproduce/gpu_hours.py):\n")
+            print(gpu_hours.hours_table(gpu_hours.study_hours(studies, scale)))
+            print(gpu_hours.describe_assumptions())
         return 0
-    cores = os.cpu_count() or 1
-    workers = args.workers or default_workers()
     print(f"copycot reproduce --scale {scale.name}: {len(studies)} studies -> {args.output_dir}")
     reused = sum((runs_dir / job.key / RESULT_FILE).exists() for job in jobs)
     # Timed measurements run alone, after the training and evaluation.
     timed = [job for job in jobs if job.kind == "inference_cost"]
-    results = run_jobs(
-        [job for job in jobs if job not in timed],
-        runs_dir,
-        workers=workers,
-        threads=max(1, cores // workers),
-        execute=execute,
-    )
-    if timed:
-        # One thread: tiny models gain nothing from a second, and OpenMP threads that wait on a
-        # busy core turn a 0.4 ms decode step into tens of milliseconds.
-        results |= run_jobs(timed, runs_dir, workers=1, threads=1, execute=execute)
+    with launchers(args) as (launcher, alone):
+        results = run_jobs(
+            [job for job in jobs if job not in timed], runs_dir, launcher=launcher, execute=execute
+        )
+        if timed:
+            results |= run_jobs(timed, runs_dir, launcher=alone, execute=execute)
 
     def lookup(job: Job) -> dict:
         record = results[job.key]
@@ -200,6 +244,34 @@ def main(argv: list[str] | None = None) -> int:
     for section in failures:
         print(f"study {section.name} failed: {section.numbers['error']}", file=sys.stderr)
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def launchers(args: argparse.Namespace):
+    """(where the runs go, where the timed measurements go alone), for `--launcher`.
+
+    Timed measurements get one thread: tiny models gain nothing from a second, and OpenMP threads
+    that wait on a busy core turn a 0.4 ms decode step into tens of milliseconds.
+    """
+    if args.launcher == "local":
+        gpus = visible_gpus() if args.gpus_per_job is None or args.gpus_per_job > 0 else []
+        workers = args.workers or len(gpus) or default_workers()  # one per GPU where there are
+        threads = args.cpus_per_job or max(1, (os.cpu_count() or 1) // workers)
+        launcher: Launcher = LocalLauncher(workers, threads, gpus)
+        yield launcher, LocalLauncher(1, 1, gpus)
+        return
+    from hf_copycot.reproduce import ray_launcher
+
+    cpus = args.cpus_per_job or 1
+    local_cpus = args.workers * cpus if args.workers else None
+    with ray_launcher.session(args.ray_address, num_cpus=local_cpus) as resources:
+        gpus = args.gpus_per_job
+        if gpus is None:
+            gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+        yield (
+            ray_launcher.RayLauncher(cpus, gpus, max_in_flight=args.workers),
+            ray_launcher.RayLauncher(1, min(gpus, 1), max_in_flight=1),
+        )
 
 
 def analyse(study, scale, lookup, out_dir: Path) -> Section:

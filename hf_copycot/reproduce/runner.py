@@ -11,7 +11,11 @@ results.json and the user's command line; nothing runs it. A finished job leaves
 output (model, log).
 
 Small models train fastest one per core: each worker process runs one job at a time with
-`threads` torch threads, and jobs go out longest first (dependencies permitting).
+`threads` torch threads, and jobs go out longest first (dependencies permitting). Where they run is
+a `Launcher`: worker processes on this machine (`LocalLauncher`, one GPU each where there are GPUs)
+or Ray tasks on a cluster (`ray_launcher.RayLauncher`); the cache, order, progress bar, retries and
+records are this module's, the same for both. A job whose worker process dies (killed, out of
+memory) runs once more, then is recorded as failed like a job that raised.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
@@ -104,22 +109,60 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+Execute = Callable[[Job, Path, Path | None], dict]  # runs one job in a worker, returns its result
+
+
+@dataclass
+class Outcome:
+    """How a submitted job ended, as a launcher reports it: exactly one field is set."""
+
+    payload: dict | None = None  # finished: its result.json record
+    failed: tuple[str, str | None] | None = None  # (one-line reason, log path): raised or None
+    died: str | None = None  # its worker process died (killed, out of memory): retried once
+
+
+class Launcher(Protocol):
+    """Where jobs run: worker processes here (`LocalLauncher`) or Ray tasks
+    (`hf_copycot.reproduce.ray_launcher.RayLauncher`). The runner keeps the cache, the order,
+    the progress bar, the retries and the records, so they are the same whichever runs the jobs."""
+
+    def summary(self) -> str: ...  # "on 2 worker(s) x 1 thread(s)", for the first line
+
+    def capacity(self) -> int: ...  # how many jobs to keep submitted at once
+
+    def submit(
+        self, execute: Execute, job: Job, job_dir: Path, model_dir: Path | None
+    ) -> Hashable: ...
+
+    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, Outcome]]: ...
+
+    def close(self) -> None: ...
+
+
+RETRIES = 1  # a job whose worker process dies runs once more, then is reported as failed
+
+
 def run_jobs(
     jobs: list[Job],
     runs_dir: Path,
     *,
-    workers: int,
-    threads: int,
-    execute: Callable[[Job, Path, Path | None], dict],
+    execute: Execute,
+    workers: int | None = None,
+    threads: int | None = None,
+    launcher: Launcher | None = None,
     describe: Callable[[str], None] = print,
 ) -> dict[str, dict]:
     """Run every job not yet cached; returns key -> result for all of them.
 
-    `execute(job, job_dir, model_dir)` runs in a worker process and returns the job's result.
-    A job that fails (and every job that needs its model) is returned as a record with `failed`
-    (one line) and `log` instead of `result`, and is said through `describe`; the other jobs run
-    on. Finished jobs stay cached; failed ones leave no result and run again next time.
+    `execute(job, job_dir, model_dir)` runs in a worker process (`launcher`, by default
+    `LocalLauncher(workers, threads)`) and returns the job's result. A job that fails (and every
+    job that needs its model) is returned as a record with `failed` (one line) and `log` instead
+    of `result`, and is said through `describe`; the other jobs run on. A job whose worker process
+    dies is run once more first. Finished jobs stay cached; failed ones leave no result and run
+    again next time.
     """
+    if launcher is None:
+        launcher = LocalLauncher(workers or default_workers(), threads or 1)
     runs_dir.mkdir(parents=True, exist_ok=True)
     by_key = {job.key: job for job in jobs}
     results = {key: r for key in by_key if (r := load_result(runs_dir, by_key[key])) is not None}
@@ -131,10 +174,7 @@ def run_jobs(
     for job in pending:
         if job.needs is not None and job.needs not in by_key and job.needs not in finished:
             raise ValueError(f"job {job.label!r} needs {job.needs}, which is not in the plan")
-    describe(
-        f"{len(jobs)} runs: {len(results)} cached, {len(pending)} to run "
-        f"on {workers} worker(s) x {threads} thread(s)"
-    )
+    describe(f"{len(jobs)} runs: {len(results)} cached, {len(pending)} to run {launcher.summary()}")
     if not pending:
         return results
 
@@ -146,56 +186,157 @@ def run_jobs(
         dynamic_ncols=True,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining} left] {postfix}",
     )
-    context = get_context("spawn")
-    in_flight: dict[Future, Job] = {}
+    in_flight: dict[Hashable, Job] = {}
+    deaths: dict[str, int] = {}
     waiting = sorted(pending, key=lambda job: -job.cost)
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
+
+    def fail(job: Job, reason: str, log: str | None = None) -> None:
+        failed.add(job.key)
+        results[job.key] = _failure(job, reason, log)
+
+    try:
         while waiting or in_flight:
             for job in [job for job in waiting if job.needs in failed]:
                 waiting.remove(job)
-                failed.add(job.key)
-                results[job.key] = _failure(
-                    job, f"needs run {by_key[job.needs].label!r}, which failed"
-                )
+                fail(job, f"needs run {by_key[job.needs].label!r}, which failed")
                 bar.update(100.0 * job.cost / total_cost)
             ready = [
                 job
                 for job in waiting
                 if job.needs is None or job.needs in results or job.needs in finished
             ]
-            for job in ready[: max(0, workers - len(in_flight))]:
+            for job in ready[: max(0, launcher.capacity() - len(in_flight))]:
                 waiting.remove(job)
                 model_dir = runs_dir / job.needs / "model" if job.needs else None
-                future = pool.submit(_run_one, execute, job, runs_dir / job.key, model_dir)
-                in_flight[future] = job
+                in_flight[launcher.submit(execute, job, runs_dir / job.key, model_dir)] = job
             if not in_flight:
                 if not waiting:
                     break
                 raise RuntimeError("no job can start: a dependency is missing from the plan")
-            bar.set_postfix_str(", ".join(job.label for job in in_flight.values()), refresh=True)
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = in_flight.pop(future)
-                try:
-                    results[job.key] = future.result()
+            bar.set_postfix_str(_running(in_flight.values()), refresh=True)
+            for handle, outcome in launcher.wait(list(in_flight)):
+                job = in_flight.pop(handle)
+                if outcome.died is not None:
+                    deaths[job.key] = deaths.get(job.key, 0) + 1
+                    if deaths[job.key] <= RETRIES:
+                        bar.write(f"run {job.label!r}: {outcome.died}; running it once more")
+                        waiting.insert(0, job)
+                        continue
+                    log = runs_dir / job.key / "log.txt"
+                    outcome.failed = (
+                        f"{outcome.died}, twice",
+                        str(log) if log.exists() else None,
+                    )
+                if outcome.failed is not None:
+                    reason, log = outcome.failed
+                    fail(job, reason, log)
+                    bar.write(f"run {job.label!r} failed: {reason} (log: {log})")
+                else:
+                    results[job.key] = outcome.payload
                     finished.add(job.key)
-                except JobFailed as error:
-                    failed.add(job.key)
-                    results[job.key] = _failure(job, error.reason, error.log)
-                    bar.write(f"run {job.label!r} failed: {error.reason} (log: {error.log})")
                 bar.update(100.0 * job.cost / total_cost)
-    bar.close()
+    finally:
+        launcher.close()
+        bar.close()
     return results
 
 
-def _failure(job: Job, reason: str, log: Path | None = None) -> dict:
+def _running(jobs: Iterable[Job], shown: int = 4) -> str:
+    """The progress bar's postfix: the labels of the jobs in flight (a cluster runs many)."""
+    labels = [job.label for job in jobs]
+    more = f", +{len(labels) - shown} more" if len(labels) > shown else ""
+    return ", ".join(labels[:shown]) + more
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES names them ("0", "1", ...):
+    a worker is given one of these names."""
+    import torch
+
+    count = torch.cuda.device_count()
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is None:
+        return [str(index) for index in range(count)]
+    return [name.strip() for name in listed.split(",") if name.strip()][:count]
+
+
+def gpu_slots(gpus: list[str], workers: int) -> list[str]:
+    """The GPU of each worker, round-robin: worker i gets gpus[i % len(gpus)]."""
+    return [gpus[index % len(gpus)] for index in range(workers)] if gpus else []
+
+
+class LocalLauncher:
+    """`workers` spawned processes on this machine, each running one job at a time with `threads`
+    torch threads, and pinned to one GPU (CUDA_VISIBLE_DEVICES, round-robin) where GPUs are
+    visible. A worker that dies breaks the whole pool (concurrent.futures cannot tell which job
+    killed it): every job in flight then counts one death, and a fresh pool takes the retries."""
+
+    def __init__(self, workers: int, threads: int, gpus: list[str] | None = None):
+        self.workers, self.threads = workers, threads
+        self.gpus = visible_gpus() if gpus is None else gpus
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_of: dict[Future, ProcessPoolExecutor] = {}
+
+    def summary(self) -> str:
+        text = f"on {self.workers} worker(s) x {self.threads} thread(s)"
+        if self.gpus:
+            text += f", one GPU each (CUDA_VISIBLE_DEVICES {', '.join(self.gpus)}, round-robin)"
+        return text
+
+    def capacity(self) -> int:
+        return self.workers
+
+    def submit(self, execute: Execute, job: Job, job_dir: Path, model_dir: Path | None) -> Future:
+        if self._pool is None:
+            context = get_context("spawn")
+            slots = context.SimpleQueue()
+            for gpu in gpu_slots(self.gpus, self.workers):
+                slots.put(gpu)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(self.threads, slots if self.gpus else None),
+            )
+        future = self._pool.submit(_run_one, execute, job, job_dir, model_dir)
+        self._pool_of[future] = self._pool
+        return future
+
+    def wait(self, handles: list[Future]) -> list[tuple[Future, Outcome]]:
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        outcomes = []
+        for future in done:
+            pool = self._pool_of.pop(future)
+            error = future.exception()
+            if error is None:
+                outcomes.append((future, Outcome(payload=future.result())))
+            elif isinstance(error, JobFailed):
+                outcomes.append((future, Outcome(failed=(error.reason, str(error.log)))))
+            elif isinstance(error, BrokenProcessPool):
+                if pool is self._pool:  # the next submit starts a fresh pool
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
+                died = "its worker process died (killed, or out of memory)"
+                outcomes.append((future, Outcome(died=died)))
+            else:
+                raise error
+        return outcomes
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _failure(job: Job, reason: str, log: str | None = None) -> dict:
     """The record of a job that did not finish, in place of its result payload."""
-    return job.record(failed=reason, log=str(log) if log else None, result=None)
+    return job.record(failed=reason, log=log, result=None)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, gpu_queue=None) -> None:
+    """A worker process's set-up: its torch threads, and its GPU (before CUDA starts)."""
+    if gpu_queue is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_queue.get()
     import torch
 
     torch.set_num_threads(threads)
@@ -203,7 +344,7 @@ def _init_worker(threads: int) -> None:
 
 
 def _run_one(
-    execute: Callable[[Job, Path, Path | None], dict],
+    execute: Execute,
     job: Job,
     job_dir: Path,
     model_dir: Path | None,
