@@ -382,13 +382,14 @@ def copy_pair(
         out = out_dir / f"{model}-copy"
         short = (
             model_args,
-            replace(data_args, max_eval_examples=200),
+            replace(data_args, max_eval_examples=200, eval_splits="test"),
             replace(
                 training,
                 output_dir=str(out),
                 overwrite_output_dir=True,
                 max_steps=args.copy_steps,
                 eval_steps=None,
+                early_stopping_score=None,  # a fixed number of updates: a throughput check
                 warmup_steps=min(training.warmup_steps, args.copy_steps // 10),
             ),
         )
@@ -415,7 +416,10 @@ def copy_pair(
         )
     figures = (
         f"{scale.name} scale, {args.copy_steps} updates, batch {scale.batch_size}, lr "
-        f"{scale.learning_rate}, copy lengths {scale.copy_lengths[0]}-{scale.copy_lengths[1]}, "
+        + ", ".join(
+            f"{m} {scale.learning_rate('copy', m):g}" for m in (scale.mamba, scale.transformer)
+        )
+        + f", copy lengths {scale.copy_lengths[0]}-{scale.copy_lengths[1]}, "
         f"200 test rows, `accelerate launch --config_file {_shown(config_file)}`:\n\n"
         "| model | precision | scan | target tokens/s (median of logged) | test exact match | "
         "wall (launch to saved) |\n|---|---|---|---|---|---|\n" + "\n".join(rows)

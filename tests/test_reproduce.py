@@ -355,7 +355,8 @@ def test_gpu_hours_follow_the_scale_sizes():
     from hf_copycot.reproduce import gpu_hours
 
     job = copy_length.trained(SCALES["gpu"], "mamba-base", 0)
-    doubled = copy_length.trained(replace(SCALES["gpu"], copy_steps=40000), "mamba-base", 0)
+    budgets = {n: 2 * steps for n, steps in SCALES["gpu"].copy_budgets.items()}
+    doubled = copy_length.trained(replace(SCALES["gpu"], copy_budgets=budgets), "mamba-base", 0)
     plan = {job.key: job, doubled.key: doubled}
     one, two = gpu_hours.job_seconds(job, plan), gpu_hours.job_seconds(doubled, plan)
     assert 1.9 < two / one < 2.1

@@ -245,11 +245,11 @@ PROMPT_FORMATS = {
     "lis": '"x1 x2 ... xn|" (integers joined by spaces, then "|")',
     "ed": '"a|b|" (two non-empty strings, each followed by "|")',
     "local_dp": '"m=M:x1 x2 ... xn|" (M >= 1, integers joined by spaces, then "|")',
-    "stream_dp": '"m=M:x1 x2 ... xn|" (M >= 1, digits joined by spaces, then "|")',
+    "stream_dp": '"m=M:x1 x2 ... xn|" or "m=M mod K:x1 ...|" (M >= 1, K 2..10, digits joined by '
+    'spaces, then "|")',
 }
-STREAM_MODULUS = 10
 _INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also accept other scripts
-_LOCAL_DP_PROMPT = re.compile(r"m=([0-9]+):(.*)\|\s*", re.DOTALL)
+_LOCAL_DP_PROMPT = re.compile(r"m=([0-9]+)(?: mod ([0-9]+))?:(.*)\|\s*", re.DOTALL)
 
 
 def _integers(text: str) -> list[int] | None:
@@ -303,11 +303,11 @@ def local_dp_steps(values: Sequence[int], m: int) -> list[int]:
     return steps
 
 
-def stream_dp_steps(values: Sequence[int], m: int) -> list[int]:
-    """d_i = (x_i + d_(i-m)) mod 10, with d_j = 0 for j <= 0."""
+def stream_dp_steps(values: Sequence[int], m: int, modulus: int = 10) -> list[int]:
+    """d_i = (x_i + d_(i-m)) mod `modulus`, with d_j = 0 for j <= 0."""
     steps: list[int] = []
     for i, value in enumerate(values):
-        steps.append((value + (steps[i - m] if i >= m else 0)) % STREAM_MODULUS)
+        steps.append((value + (steps[i - m] if i >= m else 0)) % modulus)
     return steps
 
 
@@ -327,11 +327,15 @@ def solve_prompt(task: str, prompt: str) -> tuple[list[list[int]], str, int] | N
         steps = lis_steps(values)
         return [steps], str(max(steps)), len(values)
     match = _LOCAL_DP_PROMPT.fullmatch(prompt)
-    values = _integers(match.group(2)) if match else None
+    values = _integers(match.group(3)) if match else None
     if values is None or int(match.group(1)) < 1:
         return None
-    solver = stream_dp_steps if task == "stream_dp" else local_dp_steps
-    steps = solver(values, int(match.group(1)))
+    if task == "stream_dp":
+        steps = stream_dp_steps(values, int(match.group(1)), int(match.group(2) or 10))
+    elif match.group(2) is None:
+        steps = local_dp_steps(values, int(match.group(1)))
+    else:
+        return None
     return [steps], str(steps[-1]), len(values)
 
 
