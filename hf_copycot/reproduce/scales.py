@@ -143,7 +143,7 @@ CPU = Scale(
     copy_min=4,
     copy_budgets={6: 1500, 10: 3000},
     state_sizes=(1, 4, 16),
-    state_n_max=6,
+    state_n_max=10,
     # Parity-like (mod 2): at this size the arithmetic of mod 10 is what the 2-layer Transformer
     # fails to learn in budget, not the lookback the claim is about (docs/reproduce-cpu).
     dp_tasks=(DPTask("stream_dp", 2, 12, {"m_choices": [1, 2, 4, 8], "modulus": 2}),),

@@ -98,7 +98,7 @@ def sweep(scale: Scale, run: Job, label: str) -> Job:
         run,
         task="copy",
         lengths=(low, top),
-        examples=max(2 * scale.eval_examples, 16 * lengths),
+        examples=max(2 * scale.eval_examples, 48 * lengths),  # ~48 rows a length
         seed=1000 + run.info["seed"],
         label=f"length sweep {label}",
     )

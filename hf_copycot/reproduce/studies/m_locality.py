@@ -21,6 +21,7 @@ from hf_copycot.reproduce.plan import (
     compare,
     fmt,
     learned,
+    learned_phrase,
     markdown_table,
     mean_std,
 )
@@ -98,6 +99,11 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"The dp_cot study's {TASK} models, trained with CoT on n = {dp.min_length}-"
         f"{dp.max_length} and m drawn from {dp.params.get('m_choices')}, scored on their held-out "
         "test rows grouped by m (rows with n > m, so every problem reads back at least once). "
+        + "; ".join(
+            f"{model}: {learned_phrase(sum(flags), len(flags))}"
+            for model, flags in learned_runs.items()
+        )
+        + ". "
     )
     if ms:
         small, large = ms[0], ms[-1]
@@ -112,6 +118,11 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             f"{compare(curves[scale.mamba][small], curves[scale.transformer][small], models[::-1])}"
             f"; at m = {large}: "
             f"{compare(curves[scale.mamba][large], curves[scale.transformer][large], models[::-1])}."
+            f" {scale.mamba} goes from {fmt(*mean_std(curves[scale.mamba][small]))} at m = {small} "
+            f"to {fmt(*mean_std(curves[scale.mamba][large]))} at m = {large}, "
+            f"{scale.transformer} from {fmt(*mean_std(curves[scale.transformer][small]))} to "
+            f"{fmt(*mean_std(curves[scale.transformer][large]))}: Theorem 5 expects a fixed-size "
+            "state to keep up at small m, not at every m."
         )
     if not testable:
         paragraph += " Too few CoT runs learned the training range to compare."
