@@ -164,9 +164,11 @@ def test_study_verdicts_follow_runs_that_learned():
     assert examples_to_learn.verdict([9600, 9000], [3200, 3200], True) == CONTRADICTED
     assert examples_to_learn.verdict([1, 1], [1, 1], False) == UNTESTED
     # state size: the longest copied length grows from the smallest state to the largest.
-    assert state_size.verdict([[0, 0], [8, 9], [16, 16]], 2) == SUPPORTED
-    assert state_size.verdict([[10, 10], [10, 10]], 3) == CONTRADICTED
-    assert state_size.verdict([[0, 0], [16, 16]], 1) == UNTESTED
+    assert state_size.verdict([[0, 0], [8, 9], [16, 16]], [0, 2, 2]) == SUPPORTED
+    assert state_size.verdict([[16, 16], [0, 0]], [0, 3]) == CONTRADICTED
+    assert state_size.verdict([[6, 7], [7, 7]], [1, 3]) == INCONCLUSIVE
+    assert state_size.verdict([[0, 0], [16, 16]], [0, 1]) == UNTESTED  # largest did not learn
+    assert state_size.verdict([[10, 10], [10, 10]], [3, 3]) == UNTESTED  # no state binds
 
 
 def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():

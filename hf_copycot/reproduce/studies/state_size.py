@@ -98,14 +98,18 @@ def bound_length(state_floats: int) -> int:
     return int(32 * state_floats / math.log2(ALPHABET))
 
 
-def verdict(longest: list[list[int]], largest_learned: int) -> str:
-    """Does the longest copied length grow from the smallest state to the largest?"""
-    if largest_learned < 2:
+def verdict(longest: list[list[int]], learned_by_size: list[int]) -> str:
+    """Does the longest copied length grow from the smallest state to the largest?
+
+    Untested when the largest state did not learn the range, or when even the smallest state
+    did: then no state tried is small enough to bind, and the training range caps every length.
+    """
+    if learned_by_size[-1] < 2 or learned_by_size[0] >= 2:
         return UNTESTED
     (m_small, s_small), (m_large, s_large) = mean_std(longest[0]), mean_std(longest[-1])
     if m_large - m_small > s_small + s_large:
         return SUPPORTED
-    if m_small - m_large > s_small + s_large or m_large == m_small:
+    if m_small - m_large > s_small + s_large:
         return CONTRADICTED
     return INCONCLUSIVE
 
@@ -169,7 +173,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         ylabel=f"longest length copied at >= {scale.gate:.0%}",
         references=[(transformer_cache or 1, mean, f"{scale.transformer} (KV cache)")],
     )
-    result = verdict(longest_by_size, learned_by_size[-1])
+    result = verdict(longest_by_size, learned_by_size)
     counts = "; ".join(
         f"N={d}: {learned_phrase(c, scale.seeds)}"
         for d, c in zip(sizes, learned_by_size, strict=True)
@@ -188,7 +192,13 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"({points[0][0]:,} float32 values) could hold {bound_length(points[0][0]):,} letters: "
         "this study measures the memory training makes usable, not the bound."
     )
-    if result == UNTESTED:
+    if result == UNTESTED and learned_by_size[0] >= 2:
+        paragraph += (
+            f" Even the smallest state learned the whole training range (up to "
+            f"{scale.state_n_max} letters), so no state tried is small enough to limit copying "
+            "here: the lengths copied are capped by the training range, not by the state."
+        )
+    elif result == UNTESTED:
         paragraph += " Too few runs of the largest state learned the range to compare."
     return Section(
         name=NAME,
