@@ -117,7 +117,7 @@ SMOKE = Scale(
     copy_budgets={4: 30, 5: 40},
     state_sizes=(2, 16),
     state_n_max=4,
-    dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2], "modulus": 2}),),
+    dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2]}),),  # mod 2 at n <= 4: 56 problems
     dp_steps=30,
     dp_test_examples=48,
     dp_windows=(1, 2),
