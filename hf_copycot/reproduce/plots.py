@@ -100,8 +100,11 @@ def scatter_with_reference(
     xlabel: str,
     ylabel: str,
     references: Sequence[tuple[float, float, str]] = (),
+    ylim: tuple[float, float] | None = None,
+    hline: tuple[float, str] | None = None,
 ) -> None:
-    """Labelled points (x, y, label); references drawn as distinct markers."""
+    """Labelled points (x, y, label); references drawn as distinct markers; `hline` marks a
+    level (e.g. the longest length trained on)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     points = sorted(points)  # a line left to right, whatever order the grid was given in
     if points:
@@ -110,6 +113,10 @@ def scatter_with_reference(
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for x, y, label in references:
         ax.plot([x], [y], "s", markersize=8, label=label)
+    if hline is not None:
+        ax.axhline(hline[0], color="grey", linestyle="--", linewidth=1, label=hline[1])
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_xscale("log", base=2)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)

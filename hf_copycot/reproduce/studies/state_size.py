@@ -172,6 +172,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         xlabel="Mamba SSM state (floats over all layers; log scale)",
         ylabel=f"longest length copied at >= {scale.gate:.0%}",
         references=[(transformer_cache or 1, mean, f"{scale.transformer} (KV cache)")],
+        ylim=(0, 2 * scale.state_n_max + 0.5),
+        hline=(scale.state_n_max, "longest length trained on"),
     )
     result = verdict(longest_by_size, learned_by_size)
     counts = "; ".join(
