@@ -14,7 +14,8 @@ The last line is `min mamba/neox training throughput ratio: R` (ours / GPT-NeoX,
     PYTHONPATH=. python benchmarks/bench_mamba_scan.py --quick       # NeoX and ours only, ~2 min
     PYTHONPATH=. python benchmarks/bench_mamba_scan.py --device cuda # GPU, float32 and bf16
 
-Paths: numba (ours, CPU kernels), chunked (ours, pure PyTorch: "ours" on a GPU), mambapy
+Paths: numba (ours, CPU kernels, split over torch's OpenMP threads), numba-pool (the same kernels
+on a thread pool of our own, as before hf_copycot/ssm/omp_team.py), chunked (ours, pure PyTorch: "ours" on a GPU), mambapy
 (transformers with use_mambapy=True; needs `pip install mambapy`), reference (transformers'
 sequential fallback; slow, so short L only), cuda (mamba-ssm's kernels, where they import).
 On a GPU with mamba-ssm installed, transformers' own forward would call mamba-ssm; the reference
@@ -107,7 +108,7 @@ def _build(path: str):
             _use_transformers_fallback()
         enable_fast_mamba(model, "reference")
     else:
-        model.copycot_path = path  # set on the device in worker()
+        model.copycot_path = "numba" if path == "numba-pool" else path  # set in worker()
     return model
 
 
@@ -146,6 +147,10 @@ def worker(path: str, seq_len: int, warmup: int, steps: int, device: str, dtype:
     from hf_copycot.mamba_scan import enable_fast_mamba
 
     transformers.logging.set_verbosity_error()
+    if path == "numba-pool":
+        from hf_copycot.ssm import numba_mixer
+
+        numba_mixer.use_torch_team = False
     model = _build(path).to(device)
     if getattr(model, "copycot_path", None):
         enable_fast_mamba(model, model.copycot_path)
@@ -220,6 +225,7 @@ def _plan(device: str, quick: bool, has_mambapy: bool, has_kernels: bool) -> dic
     if quick:
         return plan
     if device == "cpu":
+        plan["numba-pool"] = (2, 5)
         plan["chunked"] = (0, 1)
     if has_mambapy:
         plan["mambapy"] = (1, 1) if device == "cpu" else (2, 5)

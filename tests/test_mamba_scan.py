@@ -113,8 +113,9 @@ def test_numba_splits_channels_across_threads_when_batch_is_small():
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_kernel_gradients_are_bitwise_equal_for_any_thread_count(batch, monkeypatch):
-    """How the kernels split work over threads must not change a bit of any output or gradient
-    (torch's own matmuls may still round differently at another torch thread count)."""
+    """How the kernels split work over threads (torch's OpenMP team or our pool) must not change
+    a bit of any output or gradient (torch's own matmuls may still round differently at another
+    torch thread count)."""
     gen = torch.Generator().manual_seed(6)
     dim, n_state, rank = 48, 16, 3
     xz = torch.randn(batch, 29, 2 * dim, generator=gen, requires_grad=True)
@@ -130,8 +131,9 @@ def test_kernel_gradients_are_bitwise_equal_for_any_thread_count(batch, monkeypa
     params = [p.requires_grad_() for p in params]
     mask = _padding_mask(batch, 29)
     results = []
-    for count in (1, 2, 3):
+    for count, torch_team in [(1, True), (2, True), (3, True), (2, False), (3, False)]:
         monkeypatch.setattr(numba_mixer, "_threads", lambda count=count: count)
+        monkeypatch.setattr(numba_mixer, "use_torch_team", torch_team)
         y, _ = numba_mixer.numba_mixer_inner(xz, *params, mask)
         results.append((y, *torch.autograd.grad(y.square().sum(), [xz, *params])))
     for other in results[1:]:

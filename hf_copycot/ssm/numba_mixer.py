@@ -16,12 +16,16 @@ import numba
 import torch
 
 from . import numba_kernels as kernels
+from .omp_team import run_on_torch_team
 
 WIDTH = kernels.WIDTH
 # The backward's work items are (batch row, channel group) with enough groups for at least this
 # many items. A constant, not the thread count, so that the partial sums (one per item, added up
 # in a fixed order) and hence the gradients are bit for bit the same for any number of threads.
 BACKWARD_ITEMS = 64
+# Split kernels over torch's own OpenMP threads where torch runs on GNU OpenMP (omp_team.py);
+# False: always our own thread pool (a test compares the two).
+use_torch_team = True
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _this_thread = threading.local()
@@ -62,9 +66,10 @@ def _launch(kernel, n_items: int, *args) -> None:
 
     The kernels release the GIL. They are compiled parallel=True only for what numba then knows
     (their scratch arrays reach the loop body as noalias arguments, which LLVM needs to vectorise)
-    and run with one numba thread each, on this pool: numba's OpenMP pool and torch's spin-wait
-    against each other (measured: AdamW steps 100x slower after a kernel), and numba's workqueue
-    layer aborts on concurrent calls (e.g. a Space serving two users).
+    and run with one numba thread each, on torch's own OpenMP threads where possible
+    (`omp_team`), else on this pool: numba's OpenMP pool and torch's spin-wait against each other
+    (measured: AdamW steps 100x slower after a kernel), and numba's workqueue layer aborts on
+    concurrent calls (e.g. a Space serving two users).
     """
     global _pool
     if not _numba_started:
@@ -72,6 +77,8 @@ def _launch(kernel, n_items: int, *args) -> None:
     n_threads = min(_threads(), n_items)
     if n_threads <= 1:
         _run_on_this_thread(kernel, args, 0, n_items)
+        return
+    if use_torch_team and run_on_torch_team(kernel, n_items, args, n_threads):
         return
     with _pool_lock:
         if _pool is None:
