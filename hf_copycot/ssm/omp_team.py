@@ -165,7 +165,11 @@ def _task(kernel, kinds: tuple[int, ...]):
 
 
 def run_on_torch_team(kernel, n_items: int, args: tuple, n_threads: int) -> bool:
-    """`kernel(*args, lo, hi)` over items [0, n_items) on torch's OpenMP team; False if it can't."""
+    """`kernel(*args, lo, hi)` over items [0, n_items) on torch's OpenMP team; False if it can't.
+
+    Needs numba's thread layer started (it registers `set_num_threads` with LLVM):
+    `numba_mixer._launch`, the one caller, starts it first.
+    """
     parallel = _openmp()
     kinds = tuple(_kind(arg) for arg in args)
     if parallel is None or None in kinds:
