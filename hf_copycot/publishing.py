@@ -94,12 +94,22 @@ def atomic_dir(target: Path, *, keep_old: bool = False) -> Iterator[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a file."""
+    """Write through a temporary file and a rename, so a reader never sees half a file.
+
+    The temporary name is the writer's own: two processes writing the same file (numba task
+    wrappers, say) each rename a whole file, and the last one wins.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as tmp:
+        tmp.write(text)
+    try:
+        os.replace(tmp.name, path)
+    except OSError:
+        os.unlink(tmp.name)
+        raise
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -34,6 +34,8 @@ from llvmlite import binding as llvm
 from numba import types
 from numba.extending import intrinsic
 
+from hf_copycot.publishing import write_text
+
 _lock = threading.Lock()
 _tasks: dict[tuple, object] = {}
 
@@ -154,9 +156,7 @@ def _task(kernel, kinds: tuple[int, ...]):
         return namespace["task"]
     path = folder / f"{name}.py"
     if not path.exists() or path.read_text() != source:
-        staging = path.with_suffix(f".{os.getpid()}.tmp")
-        staging.write_text(source)
-        os.replace(staging, path)
+        write_text(path, source)
     spec = importlib.util.spec_from_file_location(f"_copycot_omp_task_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's cache re-imports it by name when it loads
