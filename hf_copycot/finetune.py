@@ -56,11 +56,12 @@ from hf_copycot.models import (
     PRESET_PREFIX,
     ModelArguments,
     check_model_name,
+    check_tokenizer,
     load_from_args,
     scan_path,
 )
 from hf_copycot.overlap import eval_prompts_in_train
-from hf_copycot.tokenizer import TOKENIZERS, build_tokenizer, uncovered_characters, untokenizable
+from hf_copycot.tokenizer import build_tokenizer, uncovered_characters, untokenizable
 
 logger = get_logger(__name__)
 
@@ -159,16 +160,7 @@ def parse_args(argv: list[str] | None = None):
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
     """Everything that can be checked without loading anything, so bad runs stop at once."""
     check_model_name(model_args.model_name_or_path)
-    if model_args.tokenizer not in TOKENIZERS:
-        raise ArgumentError(
-            f"unknown --tokenizer {model_args.tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
-        )
-    if model_args.tokenizer != "char" and not model_args.model_name_or_path.startswith(
-        PRESET_PREFIX
-    ):
-        raise ArgumentError(
-            "--tokenizer applies to presets (preset:NAME); a checkpoint has its own"
-        )
+    check_tokenizer(model_args.model_name_or_path, model_args.tokenizer)
     check_task(data_args.dataset_config)
     data.check_lengths(data_args)
     if data_args.dataset_name is None and args.max_steps is None:
@@ -317,16 +309,17 @@ def held_out_prompts(
     rows is among them) even when not evaluated here (unless the task parameters cannot make that
     split at all, e.g. values too few for its lengths: then it has no problems to avoid)."""
     held_out = {split: tasks.problem_keys(task, rows) for split, rows in eval_rows.items()}
+    if data_args.dataset_name:
+        return held_out
     wide = replace(
         data_args, max_eval_examples=max(data_args.max_eval_examples or 0, HELD_OUT_ROWS)
     )
     for split in ("test", "test_long"):
-        if not data_args.dataset_name:
-            try:
-                rows = data.eval_rows(wide, task, split, seed=seed)
-            except DataError:
-                continue
-            held_out[split] = tasks.problem_keys(task, rows)
+        try:
+            rows = data.eval_rows(wide, task, split, seed=seed)
+        except DataError:
+            continue
+        held_out[split] = tasks.problem_keys(task, rows)
     return held_out
 
 
@@ -436,9 +429,7 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.opt
     )
 
 
-def schedule_length(
-    args: TrainingArguments, num_batches: int, num_processes: int
-) -> tuple[int, int]:
+def schedule_length(args: TrainingArguments, num_batches: int) -> tuple[int, int]:
     """(updates per epoch, total updates). Micro-batches left over at the end of an epoch (fewer
     than gradient_accumulation_steps) are dropped."""
     updates_per_epoch = num_batches // args.gradient_accumulation_steps
@@ -475,6 +466,8 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> No
     trainer_state.json, written last, marks a finished checkpoint."""
     final = output_dir / "checkpoints" / f"step_{step}"
     accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        publishing.remove_stale_staging(final)  # as atomic_dir does: a crashed writer's leftovers
     staging = [str(publishing.staging_dir(final))] if accelerator.is_main_process else [None]
     staging = Path(broadcast_object_list(staging)[0])
     accelerator.save_state(str(staging))
@@ -550,7 +543,7 @@ def prepare_run(model_args: ModelArguments, data_args: DataArguments, args: Trai
         f"{architecture['num_parameters']:,}",
         scan or "n/a (not a Mamba)",
     )
-    updates_per_epoch, max_steps = schedule_length(args, len(loader), accelerator.num_processes)
+    updates_per_epoch, max_steps = schedule_length(args, len(loader))
     lr_scheduler = accelerator.prepare(
         make_scheduler(optimizer, args, max_steps, accelerator.num_processes)
     )
@@ -662,9 +655,9 @@ def epoch_batches(run: Run, epoch: int, done_in_epoch: int, args: TrainingArgume
 def train_loop(
     run: Run, model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments,
     global_step: int,
-) -> int:  # fmt: skip
+) -> tuple[int, bool]:  # fmt: skip
     """Train from update `global_step` to `run.max_steps`, logging, checkpointing and evaluating
-    on the way; returns the last update."""
+    on the way; returns the last update and whether the run stopped there at the gate."""
     accelerator, output_dir = run.accelerator, Path(args.output_dir)
     run.model.train()
     progress = tqdm(total=run.max_steps, initial=global_step, desc="training",
@@ -702,12 +695,12 @@ def train_loop(
                     logger.info("step %d: %s reached the gate, stopping", global_step,
                                 args.early_stopping_split)  # fmt: skip
                     progress.close()
-                    return global_step
+                    return global_step, True
             if global_step >= run.max_steps:
                 break
         epoch += 1
     progress.close()
-    return global_step
+    return global_step, False
 
 
 def reached_gate(run: Run, args: TrainingArguments) -> bool:
@@ -753,8 +746,7 @@ def train(
     run, architecture, hyperparameters = prepare_run(model_args, data_args, args)
     run.accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
     global_step = resume(run.accelerator, args)
-    global_step = train_loop(run, model_args, data_args, args, global_step)
-    stopped = reached_gate(run, args) and run.last_eval["global_step"] == global_step
+    global_step, stopped = train_loop(run, model_args, data_args, args, global_step)
     # A run stopped at the gate was just evaluated at this step: no second evaluation.
     payload = run.last_eval if stopped else evaluate(run, model_args, data_args, global_step)
     payload["history"] = run.history

@@ -118,6 +118,19 @@ def check_model_name(name_or_path: str) -> None:
             )
 
 
+def check_tokenizer(name_or_path: str, tokenizer: str) -> None:
+    """Raise ModelLoadError for a --tokenizer that is unknown or given with a checkpoint."""
+    if tokenizer not in TOKENIZERS:
+        raise ModelLoadError(
+            f"unknown --tokenizer {tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
+        )
+    if tokenizer != "char" and not name_or_path.startswith(PRESET_PREFIX):
+        raise ModelLoadError(
+            "--tokenizer applies to presets only (`preset:NAME`); a checkpoint brings its own "
+            f"tokenizer (got --tokenizer {tokenizer})"
+        )
+
+
 def preset_config(name: str, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
     """The transformers config of preset `name`, sized to `tokenizer`'s vocabulary."""
     check_model_name(PRESET_PREFIX + name)
@@ -271,10 +284,7 @@ def load_model_and_tokenizer(
     the global RNG (`accelerate.utils.set_seed`) before a preset call for reproducible weights.
     """
     torch_dtype = _resolve_dtype(dtype)
-    if tokenizer not in TOKENIZERS:
-        raise ModelLoadError(
-            f"unknown tokenizer {tokenizer!r}; choose one of: {', '.join(TOKENIZERS)}"
-        )
+    check_tokenizer(name_or_path, tokenizer)
     if name_or_path.startswith(PRESET_PREFIX):
         preset = name_or_path[len(PRESET_PREFIX) :]
         kind, tokenizer = tokenizer, build_tokenizer(tokenizer)
@@ -294,11 +304,6 @@ def load_model_and_tokenizer(
     else:
         if config_overrides:
             raise ModelLoadError("--config_overrides applies to presets only (`preset:NAME`)")
-        if tokenizer != "char":
-            raise ModelLoadError(
-                f"--tokenizer {tokenizer} applies to presets only (`preset:NAME`); a checkpoint "
-                "brings its own tokenizer"
-            )
         model, tokenizer = _load_pretrained(name_or_path, torch_dtype, revision)
         model.config.copycot = {
             "preset": None,
