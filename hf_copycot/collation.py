@@ -40,11 +40,7 @@ def completions_of(rows: Mapping[str, Sequence], use_cot: bool) -> list[Segments
         else:
             texts = list(rows["answer"])
         return [[(text, False)] for text in texts]
-    keys = list(rows)
-    return [
-        spec.completion({key: rows[key][i] for key in keys}, use_cot)
-        for i in range(len(rows["prompt"]))
-    ]
+    return [spec.completion(row, use_cot) for row in tasks.records(rows)]
 
 
 def targets_of(rows: Mapping[str, Sequence], use_cot: bool) -> list[str]:

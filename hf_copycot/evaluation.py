@@ -180,15 +180,14 @@ def slice_scores(task: str, predictions: list[str], rows: dict[str, list], use_c
     slice_of = tasks.get_spec(task).slice_of
     if slice_of is None:
         return {}
-    names = list(rows)
     members: dict[str, list[int]] = {}
-    for i in range(len(predictions)):
-        key = slice_of({name: rows[name][i] for name in names})
+    for i, row in enumerate(tasks.records(rows)):
+        key = slice_of(row)
         if key is not None:
             members.setdefault(key, []).append(i)
     by_slice = {}
     for key, index in sorted(members.items()):
-        subset = {name: [rows[name][i] for i in index] for name in names}
+        subset = {name: [rows[name][i] for i in index] for name in rows}
         found = score(task, [predictions[i] for i in index], subset, use_cot)
         found.pop("by_length", None)
         by_slice[key] = {"count": len(index), **found}

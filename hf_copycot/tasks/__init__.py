@@ -113,6 +113,7 @@ __all__ = [
     "length_as",
     "lengths_table",
     "problem_keys",
+    "records",
     "register",
     "rows_table",
     "split_lengths",
@@ -143,13 +144,18 @@ def get_spec(task: str) -> TaskSpec:
     return SPECS[task]
 
 
+def records(rows: Mapping[str, Sequence]) -> list[dict[str, Any]]:
+    """Columns as one dict per row: what TaskSpec's per-row functions take."""
+    names = list(rows)
+    return [{name: rows[name][i] for name in names} for i in range(len(rows["prompt"]))]
+
+
 def problem_keys(task: str, rows: Mapping[str, Sequence]) -> list[str]:
     """What identifies each row's problem: its prompt, or the task's `problem_key`."""
     key = get_spec(task).problem_key
     if key is None:
         return list(rows["prompt"])
-    names = list(rows)
-    return [key({name: rows[name][i] for name in names}) for i in range(len(rows["prompt"]))]
+    return [key(row) for row in records(rows)]
 
 
 def default_params(task: str) -> dict[str, Any]:

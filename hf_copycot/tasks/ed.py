@@ -128,12 +128,8 @@ def sample(
     for _ in range(_MAX_ROUNDS):
         s, t, t_len = _draw(rng, size[pending], edits[pending], params)
         n = size[pending]
-        width = max(s.shape[1], t.shape[1])
-        s_wide = np.full((len(pending), width), _PAD, dtype=np.uint8)
-        s_wide[:, : s.shape[1]] = s
-        t_wide = np.full((len(pending), width), _PAD, dtype=np.uint8)
-        t_wide[:, : t.shape[1]] = t
-        same = (t_len == n) & np.all(s_wide == t_wide, axis=1)
+        # t is always the wider (an edit column past s), and padded past t_len like s past n
+        same = (t_len == n) & np.all(t[:, : s.shape[1]] == s, axis=1)
         accepted = ~same & (t_len >= n - gap) & (t_len <= n + gap - 1)
         for k in np.nonzero(accepted)[0].tolist():
             s_row, t_row = s[k, : n[k]], t[k, : t_len[k]]

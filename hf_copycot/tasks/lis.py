@@ -97,12 +97,10 @@ def sample(rng: np.random.Generator, lengths: np.ndarray, params: dict[str, Any]
     keep = np.concatenate(
         [np.arange(max(int(sizes[:, k].max()), 1)) < sizes[:, k : k + 1] for k in range(3)], axis=1
     )
-    columns = np.arange(width)
-    # Random positions: the `total` smallest of per-row random keys, in increasing order.
-    keys = np.where(columns < lengths[:, None], rng.random((num_rows, width)), 2.0)
-    positions = np.sort(np.where(columns < total[:, None], np.argsort(keys, axis=1), width), axis=1)
+    # Random positions for them: `total` distinct columns of each row, in increasing order.
+    positions = _sorted_draws(rng, total, lengths, np.zeros_like(lengths))
     rows = np.repeat(np.arange(num_rows), total)
-    values[rows, positions[columns < total[:, None]]] = planted[keep]
+    values[rows, positions[np.arange(positions.shape[1]) < total[:, None]]] = planted[keep]
     return values
 
 

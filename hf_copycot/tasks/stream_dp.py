@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hf_copycot.tasks import _spec
 from hf_copycot.tasks._spec import TaskSpec, check_int, lengths_table, rows_table
 
 
@@ -88,8 +89,7 @@ def metric_inputs(task: str, rows: Mapping[str, Any], use_cot: bool) -> dict[str
         prompt + " ".join(str(x) for x in values) + "|"
         for prompt, values in zip(rows["prompt"], rows["values"], strict=True)
     ]
-    lengths = [int(length) for length in rows["length"]]
-    return {"prompts": prompts, "task": task, "lengths": lengths, "cot": use_cot}
+    return {**_spec.dp_inputs(task, rows, use_cot), "prompts": prompts}
 
 
 def check(params: dict[str, Any], min_length: int, max_length: int) -> None:
