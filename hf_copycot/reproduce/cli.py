@@ -19,6 +19,7 @@ from hf_copycot.publishing import atomic_dir
 from hf_copycot.reproduce import report, tune
 from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
+    MODEL_DIR,
     RESULT_FILE,
     Job,
     Launcher,
@@ -64,7 +65,7 @@ def publish_models(scale, runs_dir: Path, target: Path) -> list[Path]:
     """Copy the copy-trained pair (seed 0) to where the Space looks, whole or not at all."""
     published = []
     for model in (scale.mamba, scale.transformer):
-        source = runs_dir / copy_length.trained(scale, model, 0).key / "model"
+        source = runs_dir / copy_length.trained(scale, model, 0).key / MODEL_DIR
         if not source.exists():
             continue
         final = target / f"{model}-copy"
@@ -90,10 +91,16 @@ def train_copy_pair(
     results = run_jobs(
         jobs, runs_dir, workers=min(2, default_workers()), threads=1, execute=execute
     )
-    failed = [record for record in results.values() if record.get("failed")]
-    if failed:
-        raise RunFailed(f"run {failed[0]['label']!r} failed: {failed[0]['failed']}")
+    for record in results.values():
+        result_of(record)  # raises for a failed run
     return publish_models(scale, runs_dir, target or models_dir())
+
+
+def result_of(record: dict) -> dict:
+    """A run record's result, or RunFailed naming the run and its error."""
+    if record.get("failed"):
+        raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
+    return record["result"]
 
 
 # Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
@@ -213,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             results |= run_jobs(timed, runs_dir, launcher=alone, execute=execute)
 
     def lookup(job: Job) -> dict:
-        record = results[job.key]
-        if record.get("failed"):
-            raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
-        return record["result"]
+        return result_of(results[job.key])
 
     command = "copycot reproduce " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.tune_lr:

@@ -10,13 +10,12 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.runner import MODEL_DIR, Job
 from hf_copycot.reproduce.scales import Scale
 
 # Relative cost of a training step: a Mamba step costs about twice a GPT-NeoX step of the same
 # width on CPU (more layers, the scan); only the time-left estimate and the scheduling use it.
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
-MODEL_DIR = "model"  # a finetune job's output, inside its run folder (the runner resolves it)
 
 # Verdicts. A claim is "supported" when the runs show it beyond the seed spread; "contradicted at
 # this scale" when runs that learned their task show the opposite, or no effect where the claim
@@ -120,6 +119,11 @@ def train_job(
     cost = steps * scale.batch_size * mean_length * ARCH_COST[architecture_of(model)] / 2e5
     info = {"model": model, "task": task, "seed": seed, "use_cot": use_cot, "lengths": lengths}
     return Job("finetune", label, args, cost=cost, info=info)
+
+
+# Runs per model (of the scale's seeds) that must learn their training range before a study
+# compares what they do beyond it.
+MIN_LEARNED = 2
 
 
 def learned(result: dict, scale: Scale) -> bool:
@@ -234,13 +238,23 @@ def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, s
     )
 
 
-def verdict_of(supported: bool | None, *, testable: bool = True) -> str:
-    """SUPPORTED / CONTRADICTED / INCONCLUSIVE for a claim the runs could test, else UNTESTED."""
-    if not testable:
-        return UNTESTED
-    if supported is None:
-        return INCONCLUSIVE
-    return SUPPORTED if supported else CONTRADICTED
+def gap_verdict(higher: Sequence[float], lower: Sequence[float]) -> str:
+    """SUPPORTED when `higher` leads `lower` by more than the seed spread (mean gap > sum of
+    stds), CONTRADICTED when `lower` leads by that much, INCONCLUSIVE in between (a single seed
+    has no spread: any gap decides)."""
+    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
+    if mh - ml > sh + sl:
+        return SUPPORTED
+    if ml - mh > sh + sl:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def keeps_up(follower: Sequence[float], leader: Sequence[float]) -> str:
+    """SUPPORTED when `follower` is ahead of `leader` or behind by no more than the seed spread,
+    else CONTRADICTED."""
+    (mf, sf), (ml, sl) = mean_std(follower), mean_std(leader)
+    return SUPPORTED if mf >= ml - (sl + sf) else CONTRADICTED
 
 
 def anchors_markdown(anchors: Sequence[Anchor]) -> str:

@@ -45,6 +45,7 @@ from hf_copycot.flags import to_argv
 from hf_copycot.publishing import write_json
 
 RESULT_FILE = "result.json"
+MODEL_DIR = "model"  # a finetune job's output folder, inside its run folder
 # Fields that say where output goes (the runner sets them per run), not what the run computes.
 KEY_EXCLUDED = frozenset({"output_dir", "overwrite_output_dir", "output", "predictions_file"})
 
@@ -207,7 +208,7 @@ def run_jobs(
             ]
             for job in ready[: max(0, launcher.capacity() - len(in_flight))]:
                 waiting.remove(job)
-                model_dir = runs_dir / job.needs / "model" if job.needs else None
+                model_dir = runs_dir / job.needs / MODEL_DIR if job.needs else None
                 in_flight[launcher.submit(execute, job, runs_dir / job.key, model_dir)] = job
             if not in_flight:
                 if not waiting:

@@ -15,7 +15,7 @@ from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
     CONTRADICTED,
     INCONCLUSIVE,
-    SUPPORTED,
+    MIN_LEARNED,
     UNTESTED,
     Anchor,
     Lookup,
@@ -24,6 +24,7 @@ from hf_copycot.reproduce.plan import (
     compare,
     evaluate_job,
     fmt,
+    gap_verdict,
     learned,
     learned_phrase,
     markdown_table,
@@ -39,7 +40,6 @@ CLAIM = (
     "A Transformer learns to copy and generalises to strings longer than it trained on; a "
     "constant-size Mamba's copy accuracy falls with length (Jelassi et al.; Ren et al., Thm. 1-2)."
 )
-MIN_LEARNED = 2  # runs per model that must learn the range before generalisation is compared
 NOTHING = 0.1  # beyond-range exact match below which a model "does not generalise"
 ANCHORS = (
     Anchor(
@@ -157,12 +157,10 @@ def verdict(transformer: list[float], mamba: list[float]) -> str:
     """On runs that learned the range: does the Transformer generalise beyond it, better?"""
     if len(transformer) < MIN_LEARNED or len(mamba) < MIN_LEARNED:
         return UNTESTED
-    (mt, st), (mm, sm) = mean_std(transformer), mean_std(mamba)
-    if mt - mm > st + sm:
-        return SUPPORTED
-    if mm - mt > st + sm or mt < NOTHING:
-        return CONTRADICTED  # the Mamba generalises better, or the Transformer not at all
-    return INCONCLUSIVE
+    result = gap_verdict(transformer, mamba)
+    if result == INCONCLUSIVE and mean_std(transformer)[0] < NOTHING:
+        return CONTRADICTED  # the Transformer does not generalise at all
+    return result
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:

@@ -17,6 +17,7 @@ from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
     CONTRADICTED,
     INCONCLUSIVE,
+    MIN_LEARNED,
     SUPPORTED,
     UNTESTED,
     Anchor,
@@ -25,6 +26,8 @@ from hf_copycot.reproduce.plan import (
     compare,
     evaluate_job,
     fmt,
+    gap_verdict,
+    keeps_up,
     learned,
     learned_phrase,
     markdown_table,
@@ -41,7 +44,6 @@ CLAIM = (
     "Mamba with CoT keeps up with a Transformer, while on general DP (LIS, ED) the Transformer is "
     "ahead at matched size (Ren et al., Thm. 5)."
 )
-MIN_LEARNED = 2
 LOCAL_TASKS = ("stream_dp",)  # m-local for a recurrent model: Mamba should keep up
 ANCHORS = (
     Anchor(
@@ -142,29 +144,17 @@ def claims(scale: Scale, dp: DPTask, runs: dict) -> dict[str, str]:
     out = {}
     cot_learned = all(sum(r["learned"] for r in runs[m, True]) >= MIN_LEARNED for m in models)
     for model in models:
-        (mc, sc), (md, sd) = mean_std(acc[model, True]), mean_std(acc[model, False])
-        if not any(r["learned"] for r in runs[model, True]):
-            out[f"CoT beats direct for {model}"] = UNTESTED
-        elif mc - md > sc + sd:
-            out[f"CoT beats direct for {model}"] = SUPPORTED
-        elif md - mc > sc + sd:
-            out[f"CoT beats direct for {model}"] = CONTRADICTED
-        else:
-            out[f"CoT beats direct for {model}"] = INCONCLUSIVE
-    (mt, st), (mm, sm) = mean_std(acc[scale.transformer, True]), mean_std(acc[scale.mamba, True])
-    key = (
-        "Mamba with CoT keeps up" if dp.task in LOCAL_TASKS else "the Transformer with CoT is ahead"
-    )
-    if not cot_learned:
-        out[key] = UNTESTED
-    elif dp.task in LOCAL_TASKS:
-        out[key] = SUPPORTED if mm >= mt - (st + sm) else CONTRADICTED
-    else:
-        out[key] = (
-            SUPPORTED
-            if mt - mm > st + sm
-            else (CONTRADICTED if mm - mt > st + sm else INCONCLUSIVE)
+        out[f"CoT beats direct for {model}"] = (
+            gap_verdict(acc[model, True], acc[model, False])
+            if any(r["learned"] for r in runs[model, True])
+            else UNTESTED
         )
+    transformer, mamba = acc[scale.transformer, True], acc[scale.mamba, True]
+    if dp.task in LOCAL_TASKS:
+        key, result = "Mamba with CoT keeps up", keeps_up(mamba, transformer)
+    else:
+        key, result = "the Transformer with CoT is ahead", gap_verdict(transformer, mamba)
+    out[key] = result if cot_learned else UNTESTED
     return out
 
 

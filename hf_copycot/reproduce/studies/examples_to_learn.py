@@ -14,13 +14,13 @@ from pathlib import Path
 from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
     CONTRADICTED,
-    INCONCLUSIVE,
-    SUPPORTED,
+    MIN_LEARNED,
     UNTESTED,
     Anchor,
     Lookup,
     Section,
     examples_to_gate,
+    gap_verdict,
     learned_phrase,
     markdown_table,
     mean_std,
@@ -73,12 +73,7 @@ def verdict(transformer: list[float], mamba: list[float], learned_any: bool) -> 
     """At the largest N_max: does the Mamba need more examples than the Transformer?"""
     if not learned_any:
         return UNTESTED
-    (mt, st), (mm, sm) = mean_std(transformer), mean_std(mamba)
-    if mm - mt > st + sm:
-        return SUPPORTED
-    if mt - mm > st + sm:
-        return CONTRADICTED
-    return INCONCLUSIVE
+    return gap_verdict(mamba, transformer)
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
@@ -111,7 +106,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         ylabel=f"examples to reach {scale.gate:.0%} / the budget",
     )
     top = max(scale.n_max_values)
-    learned_any = any(learned_counts[m, top] >= 2 for m in models)
+    learned_any = any(learned_counts[m, top] >= MIN_LEARNED for m in models)
     result = verdict(needed[scale.transformer, top], needed[scale.mamba, top], learned_any)
     counts = "; ".join(
         f"{model} at N_max = {n}: {learned_phrase(learned_counts[model, n], scale.seeds)}"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
-    CONTRADICTED,
-    SUPPORTED,
+    MIN_LEARNED,
     UNTESTED,
     Lookup,
     Section,
     compare,
     fmt,
+    keeps_up,
     learned,
     learned_phrase,
     markdown_table,
@@ -93,7 +93,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         [f"m = {m}", f"{counts[m]}", *(fmt(*mean_std(curves[model][m])) for model in models)]
         for m in ms
     ]
-    testable = bool(ms) and all(sum(flags) >= 2 for flags in learned_runs.values())
+    testable = bool(ms) and all(sum(flags) >= MIN_LEARNED for flags in learned_runs.values())
     verdict = UNTESTED
     paragraph = (
         f"The dp_cot study's {TASK} models, trained with CoT on n = {dp.min_length}-"
@@ -107,12 +107,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     )
     if ms:
         small, large = ms[0], ms[-1]
-        (mt, st), (mm, sm) = (
-            mean_std(curves[scale.transformer][small]),
-            mean_std(curves[scale.mamba][small]),
-        )
         if testable:
-            verdict = SUPPORTED if mm >= mt - (st + sm) else CONTRADICTED
+            verdict = keeps_up(curves[scale.mamba][small], curves[scale.transformer][small])
         paragraph += (
             f"At m = {small}: "
             f"{compare(curves[scale.mamba][small], curves[scale.transformer][small], models[::-1])}"

@@ -15,13 +15,12 @@ from pathlib import Path
 from hf_copycot.models import PRESETS
 from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    SUPPORTED,
+    MIN_LEARNED,
     UNTESTED,
     Anchor,
     Lookup,
     Section,
+    gap_verdict,
     learned,
     learned_phrase,
     markdown_table,
@@ -104,14 +103,9 @@ def verdict(longest: list[list[int]], learned_by_size: list[int]) -> str:
     Untested when the largest state did not learn the range, or when even the smallest state
     did: then no state tried is small enough to bind, and the training range caps every length.
     """
-    if learned_by_size[-1] < 2 or learned_by_size[0] >= 2:
+    if learned_by_size[-1] < MIN_LEARNED or learned_by_size[0] >= MIN_LEARNED:
         return UNTESTED
-    (m_small, s_small), (m_large, s_large) = mean_std(longest[0]), mean_std(longest[-1])
-    if m_large - m_small > s_small + s_large:
-        return SUPPORTED
-    if m_small - m_large > s_small + s_large:
-        return CONTRADICTED
-    return INCONCLUSIVE
+    return gap_verdict(longest[-1], longest[0])
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
@@ -194,7 +188,7 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"({points[0][0]:,} float32 values) could hold {bound_length(points[0][0]):,} letters: "
         "this study measures the memory training makes usable, not the bound."
     )
-    if result == UNTESTED and learned_by_size[0] >= 2:
+    if result == UNTESTED and learned_by_size[0] >= MIN_LEARNED:
         paragraph += (
             f" Even the smallest state learned the whole training range (up to "
             f"{scale.state_n_max} letters), so no state tried is small enough to limit copying "
