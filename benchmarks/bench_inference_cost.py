@@ -144,11 +144,8 @@ def main() -> None:
         f"tokens identical between the two Mamba paths in {same_tokens}/{generations} generations"
     )
     long = [ratio for (_, length), ratio in ratios.items() if length >= LONG]
-    print(
-        f"min mamba/neox decode throughput ratio at >= {LONG} context: {min(long):.2f}"
-        if long
-        else f"min mamba/neox decode throughput ratio at >= {LONG} context: n/a"
-    )
+    lowest = f"{min(long):.2f}" if long else "n/a"
+    print(f"min mamba/neox decode throughput ratio at >= {LONG} context: {lowest}")
 
 
 if __name__ == "__main__":

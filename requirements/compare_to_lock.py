@@ -63,9 +63,9 @@ def main(argv: list[str]) -> int:
         return 2
     locked = locked_versions(Path(argv[0]))
     changed = [
-        (name, version, installed_version(name))
+        (name, version, now)
         for name, version in sorted(locked.items())
-        if installed_version(name) != version
+        if (now := installed_version(name)) != version
     ]
     print(f"against {argv[0]}: {len(changed)} of {len(locked)} packages differ")
     for name in WATCHED:
