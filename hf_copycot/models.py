@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     GPTNeoXConfig,
@@ -37,6 +38,7 @@ from transformers import (
 
 from hf_copycot.errors import ModelLoadError
 from hf_copycot.mamba_scan import active_scan, enable_fast_mamba
+from hf_copycot.positional import WINDOWS_KEY, attention_for, encoding_of, hard_alibi_windows
 from hf_copycot.tokenizer import TOKENIZERS, build_char_tokenizer, build_tokenizer, tokenizer_kind
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class TransformerShape:
     num_attention_heads: int
     intermediate_size: int
     rotary_pct: float = 0.25
+    # Hard-ALiBi (hf_copycot.positional): heads given a hard window, the rest unbounded; 0 = none.
+    hard_alibi_heads: int = 0
 
 
 # name -> shape. Pairs share a width; Mamba has twice the layers (see the module docstring).
@@ -67,6 +71,14 @@ PRESETS: dict[str, MambaShape | TransformerShape] = {
     # CPU, minutes: about 0.13 M parameters each.
     "mamba-tiny": MambaShape(hidden_size=64, num_hidden_layers=4),
     "pythia-tiny": TransformerShape(64, 2, num_attention_heads=4, intermediate_size=256),
+    # The same Transformer with Jelassi et al.'s other positional encodings (no rotary embedding;
+    # Hard-ALiBi: half the heads windowed, half unbounded, as their experiments set it).
+    "pythia-tiny-nope": TransformerShape(
+        64, 2, num_attention_heads=4, intermediate_size=256, rotary_pct=0.0
+    ),
+    "pythia-tiny-hard-alibi": TransformerShape(
+        64, 2, num_attention_heads=4, intermediate_size=256, rotary_pct=0.0, hard_alibi_heads=2
+    ),
     # CPU, tens of minutes / one GPU, seconds: about 0.9 M.
     "mamba-small": MambaShape(hidden_size=128, num_hidden_layers=8),
     "pythia-small": TransformerShape(128, 4, num_attention_heads=4, intermediate_size=512),
@@ -150,6 +162,8 @@ def preset_config(name: str, tokenizer: PreTrainedTokenizerBase) -> PretrainedCo
             conv_kernel=shape.conv_kernel,
             **special,
         )
+    if shape.hard_alibi_heads:
+        special[WINDOWS_KEY] = hard_alibi_windows(shape.num_attention_heads, shape.hard_alibi_heads)
     return GPTNeoXConfig(
         hidden_size=shape.hidden_size,
         num_hidden_layers=shape.num_hidden_layers,
@@ -195,6 +209,7 @@ def architecture_numbers(config: PretrainedConfig, num_parameters: int | None = 
             "head_dim": head_dim,
             "recurrent_state_floats": 0,
             "kv_cache_floats_per_token": 2 * config.num_hidden_layers * kv_heads * head_dim,
+            "positional_encoding": encoding_of(config),
         }
     else:
         numbers["architecture"] = config.model_type
@@ -247,8 +262,14 @@ def _load_pretrained(name_or_path: str, dtype, revision: str | None):
     common = {"revision": revision, "trust_remote_code": False}
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **common)
+        config = AutoConfig.from_pretrained(name_or_path, **common)
         model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, dtype=dtype, use_safetensors=True, **common
+            name_or_path,
+            config=config,
+            dtype=dtype,
+            use_safetensors=True,
+            attn_implementation=attention_for(config),  # Hard-ALiBi's windows (positional.py)
+            **common,
         )
     except (OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -298,7 +319,9 @@ def load_model_and_tokenizer(
                 config.intermediate_size = int(config.expand * config.hidden_size)
                 if "time_step_rank" not in config_overrides:
                     config.time_step_rank = math.ceil(config.hidden_size / 16)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_config(
+            config, dtype=torch_dtype, attn_implementation=attention_for(config)
+        )
         config.copycot = {"preset": preset, **architecture_numbers(config, model.num_parameters())}
         config.copycot["tokenizer"] = kind
     else:
