@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +71,6 @@ PRESETS: dict[str, MambaShape | TransformerShape] = {
     # CPU, minutes: about 0.13 M parameters each.
     "mamba-tiny": MambaShape(hidden_size=64, num_hidden_layers=4),
     "pythia-tiny": TransformerShape(64, 2, num_attention_heads=4, intermediate_size=256),
-    # The same Transformer with Jelassi et al.'s other positional encodings (no rotary embedding;
-    # Hard-ALiBi: half the heads windowed, half unbounded, as their experiments set it).
-    "pythia-tiny-nope": TransformerShape(
-        64, 2, num_attention_heads=4, intermediate_size=256, rotary_pct=0.0
-    ),
-    "pythia-tiny-hard-alibi": TransformerShape(
-        64, 2, num_attention_heads=4, intermediate_size=256, rotary_pct=0.0, hard_alibi_heads=2
-    ),
     # CPU, tens of minutes / one GPU, seconds: about 0.9 M.
     "mamba-small": MambaShape(hidden_size=128, num_hidden_layers=8),
     "pythia-small": TransformerShape(128, 4, num_attention_heads=4, intermediate_size=512),
@@ -95,6 +87,16 @@ PRESETS: dict[str, MambaShape | TransformerShape] = {
     "mamba-2.8b": MambaShape(hidden_size=2560, num_hidden_layers=64),
     "pythia-2.8b": TransformerShape(2560, 32, num_attention_heads=32, intermediate_size=10240),
 }
+
+# Every Pythia preset also comes with Jelassi et al.'s other positional encodings: NAME-nope (no
+# rotary embedding) and NAME-hard-alibi (no rotary embedding; half the heads windowed, half
+# unbounded, as their experiments set it; hf_copycot.positional).
+for _name, _shape in list(PRESETS.items()):
+    if isinstance(_shape, TransformerShape):
+        PRESETS[f"{_name}-nope"] = replace(_shape, rotary_pct=0.0)
+        PRESETS[f"{_name}-hard-alibi"] = replace(
+            _shape, rotary_pct=0.0, hard_alibi_heads=_shape.num_attention_heads // 2
+        )
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

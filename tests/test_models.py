@@ -35,8 +35,12 @@ def test_char_tokenizer_covers_formats_and_round_trips(tmp_path):
 def test_presets_come_in_parameter_matched_pairs():
     rows = {row["preset"]: row for row in preset_table()}
     mambas = [name for name in PRESETS if name.startswith("mamba-")]
-    pythias = [name for name in PRESETS if name.startswith("pythia-")]
+    pythias = [name for name in PRESETS if name.startswith("pythia-") and "-nope" not in name]
+    pythias = [name for name in pythias if not name.endswith("-hard-alibi")]
     assert len(mambas) == len(pythias) >= 6
+    for pythia in pythias:  # the positional-encoding variants have the same weights' shapes
+        for variant in (f"{pythia}-nope", f"{pythia}-hard-alibi"):
+            assert rows[variant]["num_parameters"] == rows[pythia]["num_parameters"]
     for mamba, pythia in zip(mambas, pythias, strict=True):
         m, p = rows[mamba], rows[pythia]
         assert m["d_model"] == p["d_model"]

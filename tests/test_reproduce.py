@@ -13,7 +13,16 @@ import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
 from hf_copycot.reproduce import plan
-from hf_copycot.reproduce.plan import compare, mean_std, separated
+from hf_copycot.reproduce.statistics import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    bootstrap_gap,
+    compare,
+    gap_verdict,
+    keeps_up,
+    mean_std,
+)
 from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import (
@@ -97,9 +106,15 @@ def test_studies_share_the_copy_runs():
     longest = copy_length.trained(scale, scale.mamba, 0)
     assert longest in examples_to_learn.jobs(scale) and longest in copy_length.jobs(scale)
     assert longest.args[1].max_length == max(scale.copy_budgets)
-    shorter = copy_length.trained(scale, scale.mamba, 0, scale.state_n_max)
-    assert shorter in examples_to_learn.jobs(scale)
-    assert shorter in state_size.jobs(scale)  # the preset's own d_state
+    # Every copy model, the positional-encoding variants included, trains the same way.
+    models = {job.info["model"] for job in copy_length.jobs(scale)}
+    assert models == {scale.transformer, *scale.copy_variants, scale.mamba}
+    # The state sweep: each d_state once a seed, plus the smallest state at twice the budget.
+    runs = [job for job in state_size.jobs(scale) if job.kind == "finetune"]
+    assert len(runs) == (len(scale.state_sizes) + 1) * scale.seeds
+    steps = sorted({job.args[2].max_steps for job in runs})
+    assert steps == [scale.state_budget, 2 * scale.state_budget]
+    assert all(scale.state_overrides in job.args[0].config_overrides for job in runs)
     # Every copy run is scored up to twice the longest length it trained on.
     sweeps = [job for job in copy_length.jobs(scale) if job.kind == "evaluate"]
     assert {job.args[1].max_length for job in sweeps} == {2 * max(scale.copy_budgets)}
@@ -154,21 +169,30 @@ def test_tuning_picks_the_rate_that_reaches_the_gate_soonest():
 def test_study_verdicts_follow_runs_that_learned():
     from hf_copycot.reproduce.plan import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTED
 
-    # copy: Transformer generalises beyond the range on learned runs, the Mamba does not.
-    assert copy_length.verdict([0.8, 0.9], [0.0, 0.05]) == SUPPORTED
-    assert copy_length.verdict([0.0, 0.02], [0.0, 0.0]) == CONTRADICTED  # nobody generalises
-    assert copy_length.verdict([0.5, 0.9], [0.4, 0.6]) == INCONCLUSIVE
-    assert copy_length.verdict([0.9], [0.0, 0.0]) == UNTESTED  # one learned run is not enough
+    def runs(beyond, learned=True, in_range=1.0):
+        return [{"learned": learned, "in_range": in_range, "beyond": b} for b in beyond]
+
+    mamba = runs([0.0, 0.05, 0.02])
+    # copy, Mamba half: in range it copies, beyond it does not.
+    assert copy_length.mamba_half(mamba)[0] == SUPPORTED
+    assert copy_length.mamba_half(runs([0.0, 0.1], learned=False))[0] == UNTESTED
+    # copy, each Transformer's half: beyond the range, ahead of the Mamba.
+    assert copy_length.transformer_half(runs([0.8, 0.9, 0.85]), mamba)[0] == SUPPORTED
+    nothing = copy_length.transformer_half(runs([0.0, 0.02, 0.01]), runs([0.0, 0.0, 0.0]))
+    assert nothing[0] == CONTRADICTED  # nobody generalises
+    assert copy_length.transformer_half(runs([0.5, 0.9]), runs([0.4, 0.6]))[0] == INCONCLUSIVE
+    assert copy_length.transformer_half(runs([0.9]), mamba)[0] == UNTESTED  # one learned run
     # examples to the gate: more for the Mamba supports, fewer contradicts.
     assert examples_to_learn.verdict([3200, 3200], [9600, 9000], True) == SUPPORTED
     assert examples_to_learn.verdict([9600, 9000], [3200, 3200], True) == CONTRADICTED
     assert examples_to_learn.verdict([1, 1], [1, 1], False) == UNTESTED
-    # state size: the longest copied length grows from the smallest state to the largest.
-    assert state_size.verdict([[0, 0], [8, 9], [16, 16]], [0, 2, 2]) == SUPPORTED
-    assert state_size.verdict([[16, 16], [0, 0]], [0, 3]) == CONTRADICTED
-    assert state_size.verdict([[6, 7], [7, 7]], [1, 3]) == INCONCLUSIVE
-    assert state_size.verdict([[0, 0], [16, 16]], [0, 1]) == UNTESTED  # largest did not learn
-    assert state_size.verdict([[10, 10], [10, 10]], [3, 3]) == UNTESTED  # no state binds
+    # state size: the longest copied grows from the smallest state to the largest, and twice
+    # the training does not lift the smallest to the largest (a capacity limit).
+    assert state_size.verdict([5, 6, 5], [11, 12, 12], [6, 6, 7], cap=16) == SUPPORTED
+    assert state_size.verdict([5, 6, 5], [11, 12, 12], [11, 12, 13], cap=16) == INCONCLUSIVE
+    assert state_size.verdict([11, 12, 12], [5, 6, 5], [6, 6, 7], cap=16) == CONTRADICTED
+    assert state_size.verdict([6, 9, 7], [7, 8, 9], [6, 6, 7], cap=16) == INCONCLUSIVE
+    assert state_size.verdict([16, 16, 16], [16, 16, 16], [16, 16, 16], cap=16) == UNTESTED
 
 
 def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
@@ -189,7 +213,9 @@ def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
         train_data.task_params,
     )
     assert test_data.max_eval_examples <= HELD_OUT_ROWS
-    assert {job.key for job in m_locality.jobs(scale)} <= {job.key for job in dp_cot.jobs(scale)}
+    own = {job.key for job in m_locality.jobs(scale)} - {job.key for job in dp_cot.jobs(scale)}
+    # Its own runs: the shallow Mamba at each state size, trained and scored, a seed each.
+    assert len(own) == 2 * len(scale.locality_state_sizes) * scale.seeds
     result = {
         "main_score": "answer_accuracy",
         "results": {"test": {"by_slice": {"m=1": {"answer_accuracy": 0.9, "count": 40}}}},
@@ -199,15 +225,25 @@ def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
 
 def test_spread_helpers():
     assert mean_std([0.5]) == (0.5, 0.0)
-    assert separated([0.9, 0.95], [0.1, 0.2]) is True
-    assert separated([0.5, 0.9], [0.4, 0.6]) is False
-    assert separated([0.9], [0.1]) is None  # one seed: no spread to compare against
+    # The interval of a clear gap excludes 0; an overlapping one holds it; one seed has none.
+    clear = bootstrap_gap([0.9, 0.95, 0.92], [0.1, 0.2, 0.15])
+    assert clear.low > 0 and clear.high < 1 and clear.sizes == (3, 3)
+    assert gap_verdict([0.9, 0.95, 0.92], [0.1, 0.2, 0.15]) == SUPPORTED
+    assert gap_verdict([0.1, 0.2, 0.15], [0.9, 0.95, 0.92]) == CONTRADICTED
+    assert gap_verdict([0.5, 0.9], [0.4, 0.6]) == INCONCLUSIVE
+    assert gap_verdict([0.9], [0.1]) == INCONCLUSIVE  # one seed: no interval
+    assert not bootstrap_gap([0.9], [0.1]).has_interval
+    # Seeded: the same numbers give the same interval, whatever ran before.
+    assert bootstrap_gap([0.5, 0.9, 0.7], [0.4, 0.6]) == bootstrap_gap([0.5, 0.9, 0.7], [0.4, 0.6])
+    # Keeping up: behind by less than the margin with confidence, or by more.
+    assert keeps_up([0.88, 0.9, 0.89], [0.9, 0.91, 0.9]) == SUPPORTED
+    assert keeps_up([0.5, 0.55, 0.52], [0.9, 0.91, 0.9]) == CONTRADICTED
     # The report's words follow the numbers, whichever side leads.
     assert compare([0.9, 0.95], [0.1, 0.2], ("A", "B")).startswith("A ahead of B by 77.5 points")
-    assert "(beyond the seed spread" in compare([0.9, 0.95], [0.1, 0.2], ("A", "B"))
+    assert "the interval excludes 0" in compare([0.9, 0.95], [0.1, 0.2], ("A", "B"))
     assert compare([0.4, 0.6], [0.5, 0.9], ("A", "B")).startswith("B ahead of A by 20.0")
-    assert "(within the seed spread" in compare([0.4, 0.6], [0.5, 0.9], ("A", "B"))
-    assert compare([0.9], [0.1], ("A", "B")).endswith("(one seed: no spread)")
+    assert "the interval holds 0" in compare([0.4, 0.6], [0.5, 0.9], ("A", "B"))
+    assert compare([0.9], [0.1], ("A", "B")).endswith("(1 vs 1 seeds: no interval)")
 
 
 def _fails(job, job_dir, model_dir):

@@ -1,35 +1,53 @@
 """Building blocks the studies share: job builders (the dataclasses `finetune.py` and `copycot
-evaluate` parse, filled in as a user's flags would), statistics, verdicts and the report section a
-study returns."""
+evaluate` parse, filled in as a user's flags would), the learned-run rules and the report section
+a study returns. The statistics and verdict rules are in `statistics`."""
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hf_copycot.reproduce.runner import MODEL_DIR, Job
 from hf_copycot.reproduce.scales import Scale
+from hf_copycot.reproduce.statistics import (
+    CONTRADICTED,
+    FAILED,
+    INCONCLUSIVE,
+    MEASURED,
+    SUPPORTED,
+    UNTESTED,
+    VERDICTS,
+    bootstrap_gap,
+    combine,
+    compare,
+    gap_verdict,
+    keeps_up,
+    mean_std,
+)
 
 # Relative cost of a training step: a Mamba step costs about twice a GPT-NeoX step of the same
 # width on CPU (more layers, the scan); only the time-left estimate and the scheduling use it.
 ARCH_COST = {"mamba": 2.0, "transformer": 1.0}
 
-# Verdicts. A claim is "supported" when the runs show it beyond the seed spread; "contradicted at
-# this scale" when runs that learned their task show the opposite, or no effect where the claim
-# predicts one; "inconclusive" when they learned but the gap stays inside the seed spread; "could
-# not be tested" when too few runs learned their training range (or the study needs what this
-# scale does not run).
-SUPPORTED = "supported"
-CONTRADICTED = "contradicted at this scale"
-INCONCLUSIVE = "inconclusive"
-UNTESTED = "could not be tested"
-MEASURED = "measured"
-# A study whose analysis raised (a bug, or a run it needs failed): reported, never fatal.
-FAILED = "failed"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, UNTESTED, MEASURED, FAILED)
+# The verdict words and the statistics behind them live in `statistics` (what the runs mean);
+# they are re-exported here for the studies.
+__all__ = [
+    "CONTRADICTED",
+    "FAILED",
+    "INCONCLUSIVE",
+    "MEASURED",
+    "SUPPORTED",
+    "UNTESTED",
+    "VERDICTS",
+    "bootstrap_gap",
+    "combine",
+    "compare",
+    "gap_verdict",
+    "keeps_up",
+    "mean_std",
+]
 
 Lookup = Callable[[Job], dict]  # job -> its result payload (runner.RESULT_FILE content)
 
@@ -59,6 +77,7 @@ class Section:
     numbers: dict = field(default_factory=dict)
     anchors: tuple[Anchor, ...] = ()
     scope: str = ""  # one sentence: what scale this result speaks for
+    tested: str = ""  # which clauses of the claim the verdict covers, where not all of them
 
 
 def architecture_of(preset: str) -> str:
@@ -195,14 +214,6 @@ def evaluate_job(
     )
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value); NaN-free for empty input."""
-    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def fmt(mean: float, std: float | None = None, percent: bool = True) -> str:
     if math.isnan(mean):
         return "n/a"
@@ -211,50 +222,6 @@ def fmt(mean: float, std: float | None = None, percent: bool = True) -> str:
     if std:
         text += f" ± {std * scale:.1f}" if percent else f" ± {std:.2g}"
     return text
-
-
-def separated(higher: Sequence[float], lower: Sequence[float]) -> bool | None:
-    """Whether `higher` beats `lower` by more than the seed spread (mean gap > sum of stds);
-    None when either side has a single seed (no spread to compare with)."""
-    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
-    if len(higher) < 2 or len(lower) < 2:
-        return None
-    return (mh - ml) > (sh + sl)
-
-
-def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, str]) -> str:
-    """One readable phrase for `separated(higher, lower)`: who leads, by how much, and whether the
-    lead clears the seed spread (in either direction)."""
-    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
-    leader, trailer = names if mh >= ml else names[::-1]
-    phrase = f"{leader} ahead of {trailer} by {abs(mh - ml) * 100:.1f} points"
-    if len(higher) < 2 or len(lower) < 2:
-        return phrase + " (one seed: no spread)"
-    clears = abs(mh - ml) > sh + sl
-    return (
-        phrase
-        + (" (beyond" if clears else " (within")
-        + f" the seed spread of {(sh + sl) * 100:.1f})"
-    )
-
-
-def gap_verdict(higher: Sequence[float], lower: Sequence[float]) -> str:
-    """SUPPORTED when `higher` leads `lower` by more than the seed spread (mean gap > sum of
-    stds), CONTRADICTED when `lower` leads by that much, INCONCLUSIVE in between (a single seed
-    has no spread: any gap decides)."""
-    (mh, sh), (ml, sl) = mean_std(higher), mean_std(lower)
-    if mh - ml > sh + sl:
-        return SUPPORTED
-    if ml - mh > sh + sl:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
-def keeps_up(follower: Sequence[float], leader: Sequence[float]) -> str:
-    """SUPPORTED when `follower` is ahead of `leader` or behind by no more than the seed spread,
-    else CONTRADICTED."""
-    (mf, sf), (ml, sl) = mean_std(follower), mean_std(leader)
-    return SUPPORTED if mf >= ml - (sl + sf) else CONTRADICTED
 
 
 def anchors_markdown(anchors: Sequence[Anchor]) -> str:

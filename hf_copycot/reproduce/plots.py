@@ -76,16 +76,33 @@ def grouped_bars(
     *,
     title: str,
     ylabel: str,
+    ylim: tuple[float, float] | None = (0, 1.05),
+    limits: Sequence[float] | None = None,
+    limit_label: str = "budget",
 ) -> None:
-    """Bars per group (x) and series (colour), mean over seeds with ± std error bars."""
+    """Bars per group (x) and series (colour): the mean over seeds, every seed as a dot on its
+    bar; `limits` draws a dashed level per group (e.g. each group's budget)."""
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4.2))
     width = 0.8 / max(1, len(bars))
     for index, (name, values) in enumerate(bars.items()):
-        stats = [mean_std(v) for v in values]
         xs = [g + (index - (len(bars) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=3, label=name)
+        ax.bar(xs, [mean_std(v)[0] for v in values], width, label=name, alpha=0.8)
+        for x, seeds in zip(xs, values, strict=True):
+            ax.scatter([x] * len(seeds), seeds, color="black", s=10, zorder=3)
+    if limits is not None:
+        for g, level in enumerate(limits):
+            ax.hlines(
+                level,
+                g - 0.45,
+                g + 0.45,
+                colors="grey",
+                linestyles="--",
+                linewidth=1,
+                label=limit_label if g == 0 else None,
+            )
     ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylim(0, 1.05)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set(title=title, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small")
@@ -145,5 +162,58 @@ def two_panels(
         ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def capacity_panels(
+    points: Mapping[str, tuple[float, Sequence[float]]],
+    curves: Mapping[str, Mapping[float, Sequence[float]]],
+    path: Path,
+    *,
+    title: str,
+    bound: Mapping[float, float],
+    control: tuple[str, float, Sequence[float]] | None = None,
+    trained_up_to: float,
+    xlabel: str,
+    ylabel: str,
+) -> None:
+    """Left: a measured capacity (one dot per seed, the mean joined by a line) against a state
+    size on log-log axes, with an information bound as a dashed line; right: the per-length
+    curves behind it, mean and min-max band over seeds."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    xs = [points[name][0] for name in points]
+    means = [mean_std(points[name][1])[0] for name in points]
+    left.plot(xs, means, "o-", color="C0", label="mean over seeds")
+    for name, (x, values) in points.items():
+        left.scatter([x] * len(values), values, color="C0", alpha=0.4, s=14)
+        left.annotate(
+            name, (x, mean_std(values)[0]), textcoords="offset points", xytext=(4, -12), fontsize=8
+        )
+    if control is not None:
+        name, x, values = control
+        left.scatter([x] * len(values), values, marker="x", color="C3", label=name, zorder=3)
+    bx = sorted(bound)
+    left.plot(bx, [bound[x] for x in bx], "--", color="grey", label="bit bound (letters)")
+    left.axhline(
+        trained_up_to, color="grey", linestyle=":", linewidth=1, label="longest length trained on"
+    )
+    left.set_xscale("log", base=2)
+    left.set_yscale("log")
+    left.set(xlabel=xlabel, ylabel=ylabel)
+    left.grid(alpha=0.3, which="both")
+    left.legend(fontsize="small")
+    for index, (name, series) in enumerate(curves.items()):
+        lengths = sorted(series)
+        mean = [mean_std(series[x])[0] for x in lengths]
+        low = [min(series[x]) for x in lengths]
+        high = [max(series[x]) for x in lengths]
+        right.plot(lengths, mean, color=f"C{index}", label=name, linewidth=1.6)
+        right.fill_between(lengths, low, high, color=f"C{index}", alpha=0.15)
+    right.axvline(trained_up_to + 0.5, color="grey", linestyle="--", linewidth=1)
+    right.set_ylim(-0.02, 1.02)
+    right.set(xlabel="string length (characters)", ylabel="exact match (mean, min-max band)")
+    right.grid(alpha=0.3)
+    right.legend(fontsize="small")
     fig.suptitle(title)
     _save(fig, path)

@@ -77,22 +77,28 @@ def write(
         f"`{command}`, {now}, {timing} on {info['platform']} "
         f"({info['cpu_count']} cores, torch {info['torch']}"
         + (f", {info['cuda']}" if info["cuda"] else "")
-        + f"). Models: {scale.mamba} vs {scale.transformer} (parameter-matched presets), "
+        + f"). Models: {scale.mamba} vs {scale.transformer} (parameter-matched presets; the copy "
+        f"study adds {', '.join(scale.copy_variants) or 'no other positional encoding'}), "
         f"{scale.seeds} seed(s); mean ± standard deviation over seeds. Every number, with the "
         "flags of the run that produced it, is in `results.json`.",
         "",
         f"Protocol: every training run stops when its in-range validation score reaches "
-        f"{scale.gate:.0%} (the gate, fixed before any run; checked every {scale.eval_every} "
-        "updates) or its budget of updates runs out; learning rates were chosen per architecture "
+        f"{scale.gate:.0%} (the gate: our protocol, fixed before any run, in the spirit of "
+        f"zoology's train-to-criterion; checked every {scale.eval_every} updates) or its budget of updates runs out; learning rates were chosen per architecture "
         "on in-range validation (`copycot reproduce --tune_lr`). Each study says how many runs "
         "*learned the training range* (reached the gate) and gives its numbers on those runs "
         "beside the means over all runs.",
         "",
-        "A claim is *supported* when runs that learned their task show it beyond the seed spread; "
-        "*contradicted at this scale* when they show the opposite, or no effect where the claim "
-        "predicts one; *inconclusive* when the gap stays inside the seed spread; *could not be "
-        "tested* when too few runs learned their task, or the study needs what this scale does "
-        "not run. The verdicts describe this run at this scale, not the papers.",
+        "Every gap is read from a seeded percentile bootstrap of the difference of the two "
+        "groups' means over seeds (10,000 resamples): a claim is *supported* when the 95% "
+        "interval of the gap it predicts lies on its side of 0 (for 'keeps up': above -5 "
+        "points); *contradicted at this scale* when it lies on the other side, or the effect is "
+        "absent where the claim predicts one; *inconclusive* when the interval holds 0; *could "
+        "not be tested* when too few runs learned their task, or nothing binds at this scale. "
+        "Each section states its intervals and seeds; with a handful of seeds a percentile "
+        "interval is narrower than the truth, so read the per-seed numbers beside it. Headline "
+        "numbers are on the runs that learned, all-run means beside them. The verdicts describe "
+        "this run at this scale, not the papers.",
         "",
     ]
     failed_runs = [run for run in runs if run.get("failed")]
@@ -110,7 +116,12 @@ def write(
         ]
         lines += [""] if failed_runs else []
     lines += ["| study | claim | verdict |", "| --- | --- | --- |"]
-    lines += [f"| [{s.title}](#{s.name}) | {s.claim} | **{s.verdict}** |" for s in sections]
+    lines += [
+        f"| [{s.title}](#{s.name}) | {s.claim} | **{s.verdict}**"
+        + (f" ({s.tested})" if s.tested else "")
+        + " |"
+        for s in sections
+    ]
     for s in sections:
         lines += ["", f'<a id="{s.name}"></a>', f"## {s.title}", "", f"**Claim.** {s.claim}", ""]
         lines += [f"**This run ({s.verdict}).** {s.paragraph}", ""]

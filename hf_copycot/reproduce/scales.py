@@ -54,15 +54,25 @@ class Scale:
     # largest N_max is the copy study's); every run is scored at each length up to 2 N_max.
     copy_min: int
     copy_budgets: dict[int, int]
-    # Mamba state sweep: d_state values at the Mamba preset's width, trained on copy up to
-    # state_n_max (one of copy_budgets' N_max) like the copy runs.
+    # The copy study's Transformers: `transformer` (RoPE, as Pythia) and its positional-encoding
+    # variants (Jelassi et al.: NoPE, Hard-ALiBi), each trained like the Mamba.
+    copy_variants: tuple[str, ...]
+    # Mamba state sweep: the Mamba preset made shallow by `state_overrides` (the regime where
+    # d_state binds, from a recorded pilot: docs/reproduce-cpu/PILOTS.md), each d_state trained
+    # on copy over `state_lengths` for `state_budget` updates; the smallest state also for twice
+    # that (the control: a plateau that more training lifts is not a capacity limit).
+    state_overrides: str
     state_sizes: tuple[int, ...]
-    state_n_max: int
+    state_lengths: tuple[int, int]
+    state_budget: int
     # DP with and without CoT: the first task is the streamed m-local DP of the locality study.
     dp_tasks: tuple[DPTask, ...]
     dp_steps: int  # budget
     dp_test_examples: int  # in-range test rows per trained DP model (held out from training)
     dp_windows: tuple[int, ...]  # m reported on the stream_dp models (slices of their test rows)
+    # Theorem 5 crossed with state size: the state sweep's shallow Mamba at these d_state values
+    # trained with CoT on the stream_dp task like the pair.
+    locality_state_sizes: tuple[int, ...]
     # Phone book: released checkpoints, evaluated few-shot (Jelassi et al.), and book sizes.
     phonebook_models: tuple[str, ...]
     phonebook_entries: tuple[int, ...]
@@ -115,12 +125,16 @@ SMOKE = Scale(
     default_learning_rate=3e-3,
     copy_min=3,
     copy_budgets={4: 30, 5: 40},
+    copy_variants=("pythia-tiny-hard-alibi",),
+    state_overrides="num_hidden_layers=2",
     state_sizes=(2, 16),
-    state_n_max=4,
+    state_lengths=(3, 5),
+    state_budget=30,
     dp_tasks=(DPTask("stream_dp", 2, 4, {"m_choices": [1, 2]}),),  # mod 2 at n <= 4: 56 problems
     dp_steps=30,
     dp_test_examples=48,
     dp_windows=(1, 2),
+    locality_state_sizes=(2,),
     phonebook_models=(),
     phonebook_entries=(),
     cost_contexts=(16, 64),
@@ -142,14 +156,20 @@ CPU = Scale(
     default_learning_rate=3e-3,
     copy_min=4,
     copy_budgets={6: 1500, 10: 3000},
-    state_sizes=(1, 4, 16),
-    state_n_max=10,
+    copy_variants=("pythia-tiny-nope", "pythia-tiny-hard-alibi"),
+    # Pilot (issue 20, width 64): at 4 layers even d_state 1 learns copy 4-10; at 2 layers on
+    # copy 4-16 for 2,000 updates d_state 1 copies 5-6 letters and d_state 16 10-12.
+    state_overrides="num_hidden_layers=2",
+    state_sizes=(1, 2, 4, 8, 16),
+    state_lengths=(4, 16),
+    state_budget=2000,
     # Parity-like (mod 2): at this size the arithmetic of mod 10 is what the 2-layer Transformer
     # fails to learn in budget, not the lookback the claim is about (docs/reproduce-cpu).
     dp_tasks=(DPTask("stream_dp", 2, 12, {"m_choices": [1, 2, 4, 8], "modulus": 2}),),
     dp_steps=1000,
     dp_test_examples=600,
     dp_windows=(1, 2, 4, 8),
+    locality_state_sizes=(1, 16),
     phonebook_models=(),
     phonebook_entries=(),
     cost_contexts=(64, 256, 1024, 4096),
@@ -171,8 +191,11 @@ GPU = Scale(
     default_learning_rate=1e-3,
     copy_min=5,
     copy_budgets={10: 10000, 20: 15000, 40: 20000, 50: 20000},
+    copy_variants=("pythia-base-nope", "pythia-base-hard-alibi"),
+    state_overrides="num_hidden_layers=4",
     state_sizes=(1, 2, 4, 8, 16, 64),
-    state_n_max=20,
+    state_lengths=(5, 50),
+    state_budget=20000,
     dp_tasks=(
         DPTask("stream_dp", 5, 50, {"m_choices": [1, 2, 4, 8, 16, 32]}),
         DPTask("lis", 5, 50, {}, tokenizer="word"),
@@ -181,6 +204,7 @@ GPU = Scale(
     dp_steps=20000,
     dp_test_examples=2000,
     dp_windows=(1, 2, 4, 8, 16, 32),
+    locality_state_sizes=(1, 4, 16, 64),
     phonebook_models=(
         "state-spaces/mamba-130m-hf",
         "EleutherAI/pythia-160m",

@@ -19,6 +19,7 @@ from hf_copycot.reproduce.plan import (
     Anchor,
     Lookup,
     Section,
+    bootstrap_gap,
     examples_to_gate,
     gap_verdict,
     learned_phrase,
@@ -97,13 +98,16 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
                 cell = f">= {cell}"
             rows.append([f"N_max = {n_max}", model, f"{count} of {len(reached)}", cell])
             numbers[f"{model}/N_max={n_max}"] = {"examples_to_gate": reached}
-            bars[model].append([value / budgets[n_max] for value in needed[model, n_max]])
+            bars[model].append(needed[model, n_max])
     plots.grouped_bars(
         [f"N_max = {n}" for n in scale.n_max_values],
         bars,
         out_dir / f"{NAME}.png",
         title=TITLE,
-        ylabel=f"examples to reach {scale.gate:.0%} / the budget",
+        ylabel=f"training examples to reach {scale.gate:.0%}",
+        ylim=(0, 1.1 * max(budgets.values())),
+        limits=[budgets[n] for n in scale.n_max_values],
+        limit_label="budget (a run that never got there counts as it)",
     )
     top = max(scale.n_max_values)
     learned_any = any(learned_counts[m, top] >= MIN_LEARNED for m in models)
@@ -121,7 +125,12 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         + f", which a run that never got there counts as: a lower bound). {counts}. At N_max = "
         f"{top}, {scale.mamba} "
         f"needed {means[scale.mamba]:,.0f} and {scale.transformer} {means[scale.transformer]:,.0f} "
-        "on average."
+        "on average ("
+        + f"{scale.mamba} minus {scale.transformer}: "
+        + bootstrap_gap(needed[scale.mamba, top], needed[scale.transformer, top]).text(
+            1, " examples"
+        )
+        + ")."
     )
     if result == CONTRADICTED:
         paragraph += (

@@ -2,9 +2,12 @@
 
 Ren et al. (Theorems 1-2): a constant-size Mamba cannot copy arbitrarily long strings, while one
 whose state grows linearly with the length can; a Transformer's KV cache grows with the input by
-construction. Mambas at the pair's width with d_state from `state_sizes` train on copy like the copy
-study; a length sweep finds the longest L such that exact match reaches the gate at every length up
-to L. What this measures is usable memory after training, not the information bound.
+construction. A shallow Mamba (`state_overrides`: at the pair's four layers even d_state 1 copied
+the cpu scale's whole range, so nothing bound) with each d_state of `state_sizes` trains on copy;
+a length sweep finds the longest L such that exact match reaches the gate at every length up to L.
+The smallest state also trains twice as long: if that lifts it to the largest state's level, its
+plateau was training time, not capacity. What this measures is usable memory after training, not
+the information bound.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from pathlib import Path
 from hf_copycot.models import PRESETS
 from hf_copycot.reproduce import plots
 from hf_copycot.reproduce.plan import (
-    MIN_LEARNED,
+    INCONCLUSIVE,
+    SUPPORTED,
     UNTESTED,
     Anchor,
     Lookup,
     Section,
+    bootstrap_gap,
     gap_verdict,
     learned,
     learned_phrase,
     markdown_table,
     mean_std,
-    with_model_overrides,
+    train_job,
 )
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
@@ -58,38 +63,39 @@ ANCHORS = (
 )
 
 
-def mamba_run(scale: Scale, d_state: int, seed: int) -> Job:
-    shape = PRESETS[scale.mamba]
-    base = copy_length.trained(scale, scale.mamba, seed, scale.state_n_max)
-    if d_state == shape.state_size:
-        return base  # the examples-to-gate study's own run at this N_max
-    return with_model_overrides(
-        base,
-        f"state_size={d_state}",
-        label=f"copy {scale.mamba} N={d_state} seed {seed}",
+def mamba_run(scale: Scale, d_state: int, seed: int, budget: int | None = None) -> Job:
+    """The shallow Mamba with `d_state` trained on copy over the sweep's lengths."""
+    steps = budget or scale.state_budget
+    label = f"copy {scale.mamba} {scale.state_overrides} N={d_state} seed {seed}"
+    return train_job(
+        scale,
+        model=scale.mamba,
+        task="copy",
+        seed=seed,
+        steps=steps,
+        lengths=scale.state_lengths,
+        group="copy",
+        overrides=f"{scale.state_overrides},state_size={d_state}",
+        label=label + (f" ({steps} updates)" if budget else ""),
     )
 
 
-def jobs(scale: Scale) -> list[Job]:
-    out = []
-    for seed in range(scale.seeds):
-        for d_state in scale.state_sizes:
-            run = mamba_run(scale, d_state, seed)
-            out += [run, copy_length.sweep(scale, run, f"N={d_state} seed {seed}")]
-        run = copy_length.trained(scale, scale.transformer, seed, scale.state_n_max)
-        out += [run, copy_length.sweep(scale, run, f"{scale.transformer} seed {seed}")]
-    return out
+def control_run(scale: Scale, seed: int) -> Job:
+    """The smallest state trained for twice the budget."""
+    return mamba_run(scale, min(scale.state_sizes), seed, 2 * scale.state_budget)
 
 
-def _runs(scale: Scale, lookup: Lookup, runs: list[Job]) -> tuple[list[int], int]:
-    """(longest copied per seed, how many learned the training range)."""
-    longest = [
-        copy_length.longest_copied(
-            copy_length.curves_of(lookup(copy_length.sweep(scale, run, ""))), scale.gate
-        )
-        for run in runs
+def runs_of(scale: Scale) -> list[Job]:
+    return [
+        *(mamba_run(scale, d, seed) for d in scale.state_sizes for seed in range(scale.seeds)),
+        *(control_run(scale, seed) for seed in range(scale.seeds)),
     ]
-    return longest, sum(learned(lookup(run), scale) for run in runs)
+
+
+def jobs(scale: Scale) -> list[Job]:
+    return [
+        job for run in runs_of(scale) for job in (run, copy_length.sweep(scale, run, run.label))
+    ]
 
 
 def bound_length(state_floats: int) -> int:
@@ -97,105 +103,138 @@ def bound_length(state_floats: int) -> int:
     return int(32 * state_floats / math.log2(ALPHABET))
 
 
-def verdict(longest: list[list[int]], learned_by_size: list[int]) -> str:
-    """Does the longest copied length grow from the smallest state to the largest?
+def measured(scale: Scale, lookup: Lookup, run: Job) -> dict:
+    curve = copy_length.curves_of(lookup(copy_length.sweep(scale, run, "")))
+    result = lookup(run)
+    architecture = result.get("architecture", {})
+    return {
+        "longest": copy_length.longest_copied(curve, scale.gate),
+        "curve": curve,
+        "learned": learned(result, scale),
+        "ssm": architecture["ssm_state_floats_per_layer"] * architecture["num_layers"],
+        "conv": architecture["conv_state_floats_per_layer"] * architecture["num_layers"],
+    }
 
-    Untested when the largest state did not learn the range, or when even the smallest state
-    did: then no state tried is small enough to bind, and the training range caps every length.
-    """
-    if learned_by_size[-1] < MIN_LEARNED or learned_by_size[0] >= MIN_LEARNED:
+
+def verdict(smallest: list[int], largest: list[int], control: list[int], cap: int) -> str:
+    """Does the longest copied length grow from the smallest state to the largest, and is the
+    smallest state's limit one of capacity (twice the training does not reach the largest)?
+
+    Untested when even the smallest state copies the whole training range (nothing binds)."""
+    if mean_std(smallest)[0] >= cap:
         return UNTESTED
-    return gap_verdict(longest[-1], longest[0])
+    grows = gap_verdict(largest, smallest)
+    if grows != SUPPORTED:
+        return grows
+    return SUPPORTED if gap_verdict(largest, control) == SUPPORTED else INCONCLUSIVE
 
 
 def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
     sizes = sorted(scale.state_sizes)
-    rows, points, numbers, longest_by_size, learned_by_size = [], [], {}, [], []
-    for d_state in sizes:
-        runs = [mamba_run(scale, d_state, seed) for seed in range(scale.seeds)]
-        longest, count = _runs(scale, lookup, runs)
-        architecture = lookup(runs[0]).get("architecture", {})
-        ssm = architecture["ssm_state_floats_per_layer"] * architecture["num_layers"]
-        conv = architecture["conv_state_floats_per_layer"] * architecture["num_layers"]
-        mean, std = mean_std(longest)
+    low, high = scale.state_lengths
+    by_size = {
+        d: [measured(scale, lookup, mamba_run(scale, d, seed)) for seed in range(scale.seeds)]
+        for d in sizes
+    }
+    control = [measured(scale, lookup, control_run(scale, seed)) for seed in range(scale.seeds)]
+    rows, numbers, points, curves = [], {}, {}, {}
+    for d in sizes:
+        runs = by_size[d]
+        longest = [r["longest"] for r in runs]
+        ssm, conv = runs[0]["ssm"], runs[0]["conv"]
         rows.append(
             [
-                f"Mamba N={d_state}",
+                f"N={d}",
                 f"{ssm:,} (+{conv:,} conv window)",
-                f"{count} of {len(runs)}",
-                f"{mean:.1f}" + (f" ± {std:.1f}" if std else ""),
+                f"{sum(r['learned'] for r in runs)} of {len(runs)}",
+                f"{mean_std(longest)[0]:.1f} ({', '.join(map(str, longest))})",
                 f"{bound_length(ssm):,}",
             ]
         )
-        points.append((ssm, mean, f"N={d_state}"))
-        numbers[f"N={d_state}"] = {
+        numbers[f"N={d}"] = {
             "ssm_state_floats": ssm,
             "conv_state_floats": conv,
-            "learned": count,
+            "learned": [r["learned"] for r in runs],
             "longest_copied": longest,
+            "by_length": {str(k): [r["curve"][k] for r in runs] for k in runs[0]["curve"]},
         }
-        longest_by_size.append(longest)
-        learned_by_size.append(count)
-    runs = [
-        copy_length.trained(scale, scale.transformer, seed, scale.state_n_max)
-        for seed in range(scale.seeds)
-    ]
-    longest, count = _runs(scale, lookup, runs)
-    kv = lookup(runs[0]).get("architecture", {}).get("kv_cache_floats_per_token") or 0
-    mean, std = mean_std(longest)
-    # The cache a Transformer holds when it has read a string of that length and its copy.
-    transformer_cache = int(kv * (2 * max(mean, 1) + 1))
+        points[f"N={d}"] = (ssm, [max(v, 1) for v in longest])  # log axis: 0 drawn at 1
+        curves[f"N={d}"] = {k: [r["curve"][k] for r in runs] for k in runs[0]["curve"]}
+    small, large = sizes[0], sizes[-1]
+    control_longest = [r["longest"] for r in control]
     rows.append(
         [
-            f"{scale.transformer} (KV cache at 2L+1 tokens)",
-            f"{transformer_cache:,}",
-            f"{count} of {len(runs)}",
-            f"{mean:.1f}" + (f" ± {std:.1f}" if std else ""),
-            "grows with L",
+            f"N={small}, {2 * scale.state_budget} updates (control)",
+            f"{control[0]['ssm']:,}",
+            f"{sum(r['learned'] for r in control)} of {len(control)}",
+            f"{mean_std(control_longest)[0]:.1f} ({', '.join(map(str, control_longest))})",
+            f"{bound_length(control[0]['ssm']):,}",
         ]
     )
-    numbers[scale.transformer] = {
-        "kv_cache_floats_per_token": kv,
-        "learned": count,
-        "longest_copied": longest,
+    smallest = [r["longest"] for r in by_size[small]]
+    largest = [r["longest"] for r in by_size[large]]
+    grows = bootstrap_gap(largest, smallest)
+    lifted = bootstrap_gap(control_longest, smallest)
+    still = bootstrap_gap(largest, control_longest)
+    numbers["control"] = {
+        "d_state": small,
+        "updates": 2 * scale.state_budget,
+        "longest_copied": control_longest,
     }
-    plots.scatter_with_reference(
+    numbers["gaps"] = {
+        f"N={large} - N={small}": grows.as_dict(),
+        f"control - N={small}": lifted.as_dict(),
+        f"N={large} - control": still.as_dict(),
+    }
+    plots.capacity_panels(
         points,
+        curves,
         out_dir / f"{NAME}.png",
         title=TITLE,
+        bound={r[0]: bound_length(r[0]) for r in points.values()},
+        control=(
+            f"N={small}, twice the updates",
+            control[0]["ssm"],
+            [max(v, 1) for v in control_longest],
+        ),
+        trained_up_to=high,
         xlabel="Mamba SSM state (floats over all layers; log scale)",
-        ylabel=f"longest length copied at >= {scale.gate:.0%}",
-        references=[(transformer_cache or 1, mean, f"{scale.transformer} (KV cache)")],
-        ylim=(0, 2 * scale.state_n_max + 0.5),
-        hline=(scale.state_n_max, "longest length trained on"),
+        ylabel=f"longest length copied at >= {scale.gate:.0%} (log scale)",
     )
-    result = verdict(longest_by_size, learned_by_size)
-    counts = "; ".join(
-        f"N={d}: {learned_phrase(c, scale.seeds)}"
-        for d, c in zip(sizes, learned_by_size, strict=True)
-    )
+    result = verdict(smallest, largest, control_longest, high)
     paragraph = (
-        f"{scale.mamba} at its width with d_state {', '.join(map(str, sizes))}, trained on copy "
-        f"{scale.copy_min}-{scale.state_n_max} to the gate or {scale.copy_budgets[scale.state_n_max]} "
-        f"updates and scored at every length up to {2 * scale.state_n_max}. {counts}; "
-        f"{scale.transformer}: "
-        f"{learned_phrase(count, scale.seeds)}. Longest length copied at >= {scale.gate:.0%} "
-        "(mean over all runs): "
-        + ", ".join(f"{label} {m:.1f}" for _, m, label in points)
-        + f"; {scale.transformer} {mean:.1f}. "
-        f"By counting bits, copying L of {ALPHABET} letters needs L log2 {ALPHABET} = "
-        f"{math.log2(ALPHABET):.1f} L bits, so even the smallest state here "
-        f"({points[0][0]:,} float32 values) could hold {bound_length(points[0][0]):,} letters: "
-        "this study measures the memory training makes usable, not the bound."
-    )
-    if result == UNTESTED and learned_by_size[0] >= MIN_LEARNED:
-        paragraph += (
-            f" Even the smallest state learned the whole training range (up to "
-            f"{scale.state_n_max} letters), so no state tried is small enough to limit copying "
-            "here: the lengths copied are capped by the training range, not by the state."
+        f"{scale.mamba} with `{scale.state_overrides}` (the regime a recorded pilot found the "
+        f"state to bind in: docs/reproduce-cpu/PILOTS.md) and d_state {', '.join(map(str, sizes))}"
+        f", trained on copy {low}-{high} to the gate or {scale.state_budget} updates, the smallest "
+        f"state also for {2 * scale.state_budget} (the control), {scale.seeds} seeds each, scored "
+        f"at every length up to {2 * high}. "
+        + "; ".join(
+            f"N={d}: {learned_phrase(sum(r['learned'] for r in by_size[d]), len(by_size[d]))}"
+            for d in sizes
         )
-    elif result == UNTESTED:
-        paragraph += " Too few runs of the largest state learned the range to compare."
+        + ". Longest length copied at >= {scale.gate:.0%} at every "
+        "length up to it (all runs: the sweep measures capacity, so a run that did not reach the "
+        "gate counts too): "
+        + ", ".join(f"N={d} {mean_std([r['longest'] for r in by_size[d]])[0]:.1f}" for d in sizes)
+        + f"; control {mean_std(control_longest)[0]:.1f}. Largest minus smallest state: "
+        f"{grows.text(1, ' letters')}; twice the training lifts the smallest state by "
+        f"{lifted.text(1, ' letters')}; the largest state minus the control: "
+        f"{still.text(1, ' letters')}. "
+        f"By counting bits, copying L of {ALPHABET} letters needs {math.log2(ALPHABET):.1f} L "
+        f"bits, so even N={small} ({points[f'N={small}'][0]:,} float32 values) could hold "
+        f"{bound_length(points[f'N={small}'][0]):,} letters: what binds here is the memory "
+        "training makes usable, far below the bound."
+    )
+    if result == UNTESTED:
+        paragraph += (
+            f" Even the smallest state copied the whole training range (up to {high} letters): "
+            "no state tried is small enough to bind."
+        )
+    elif result == INCONCLUSIVE and grows.has_interval and grows.low > 0:
+        paragraph += (
+            " The control closes the gap: the smallest state's plateau is training time, not a "
+            "capacity limit."
+        )
     return Section(
         name=NAME,
         title=TITLE,
@@ -204,10 +243,10 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         paragraph=paragraph,
         table=markdown_table(
             [
-                "model",
-                "state (floats)",
+                "Mamba",
+                "SSM state (floats)",
                 "learned the range",
-                f"longest copied at >= {scale.gate:.0%}",
+                f"longest copied at >= {scale.gate:.0%}: mean (per seed)",
                 "bit bound (letters)",
             ],
             rows,
@@ -216,8 +255,9 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         numbers=numbers,
         anchors=ANCHORS,
         scope=(
-            "States of a few hundred to a few thousand floats on strings of at most "
-            f"{2 * scale.state_n_max} letters: how usable memory grows with d_state in tiny models; "
-            "the gpu scale's longer strings are where a bound of this kind would bind."
+            f"A {scale.state_overrides.replace('num_hidden_layers=', '')}-layer Mamba of width "
+            f"{PRESETS[scale.mamba].hidden_size} on strings of at most {2 * high} letters: how "
+            "usable copy memory grows with d_state in a tiny model; the gpu scale's longer "
+            "strings are where the bit bound itself would bind."
         ),
     )
