@@ -13,6 +13,8 @@ import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
 from hf_copycot.reproduce import plan
+from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
+from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.statistics import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -23,8 +25,6 @@ from hf_copycot.reproduce.statistics import (
     keeps_up,
     mean_std,
 )
-from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
-from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.studies import (
     STUDIES,
     copy_length,
