@@ -166,6 +166,33 @@ def test_tuning_picks_the_rate_that_reaches_the_gate_soonest():
     assert all(job.args[1].eval_splits == "validation" for job in jobs)  # never test rows
 
 
+def test_tuned_rates_go_to_the_output_folder_never_into_the_package(tmp_path, capsys):
+    from hf_copycot.reproduce import scales, tune
+
+    packaged = scales.LEARNING_RATES.read_bytes()
+    scale = SCALES["cpu"]
+    outcome = {"learned": True, "examples_to_gate": 3200, "validation": 0.95}
+    choice = {
+        group: {model: {"chosen": 0.02, "runs": {"0.02": outcome}} for model in ("pythia-tiny",)}
+        for group in scales.LR_GROUPS
+    }
+    assert "**chosen**" in tune.write(scale, choice, tmp_path, "copycot reproduce --tune_lr")
+    assert scales.LEARNING_RATES.read_bytes() == packaged
+    written = tmp_path / "learning_rates.json"
+    stored = json.loads(written.read_text())
+    assert stored["learning_rates"]["cpu"]["copy"]["pythia-tiny"] == 0.02
+    assert stored["tuned_with"]["cpu"]["command"] == "copycot reproduce --tune_lr"
+    try:
+        scales.use_learning_rates(written)
+        assert copy_length.trained(scale, "pythia-tiny", 0).args[2].learning_rate == 0.02
+    finally:
+        scales.use_learning_rates(None)
+    assert copy_length.trained(scale, "pythia-tiny", 0).args[2].learning_rate != 0.02
+    with pytest.raises(SystemExit):
+        reproduce_cli.parse_args(["--learning_rates", str(tmp_path / "missing.json")])
+    assert "no such file" in capsys.readouterr().err
+
+
 def test_study_verdicts_follow_runs_that_learned():
     from hf_copycot.reproduce.plan import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTED
 

@@ -29,7 +29,7 @@ from hf_copycot.reproduce.runner import (
     unique_jobs,
     visible_gpus,
 )
-from hf_copycot.reproduce.scales import SCALES
+from hf_copycot.reproduce.scales import SCALES, use_learning_rates
 from hf_copycot.reproduce.studies import STUDIES, copy_length
 
 DEFAULT_OUTPUT = Path("outputs/reproduce")
@@ -160,8 +160,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tune_lr",
         action="store_true",
         help="train one seed per architecture at every rate of the scale's grid, pick each "
-        "architecture's rate on in-range validation, write it to the scale's learning_rates.json, "
-        "and stop (run again without it for the studies)",
+        "architecture's rate on in-range validation, write learning_rates.json to --output_dir, "
+        "and stop (then run the studies with --learning_rates that file)",
+    )
+    parser.add_argument(
+        "--learning_rates",
+        type=Path,
+        default=None,
+        help="learning_rates.json to read the tuned rates from (default: the committed one, "
+        "hf_copycot/reproduce/learning_rates.json)",
     )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
@@ -179,6 +186,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.launcher == "local" and args.ray_address:
         parser.error("--ray_address needs --launcher ray")
+    if args.learning_rates is not None and not args.learning_rates.is_file():
+        parser.error(
+            f"--learning_rates {args.learning_rates}: no such file (copycot reproduce --tune_lr "
+            "writes one to its --output_dir)"
+        )
     names = [study.NAME for study in STUDIES]
     if args.only:
         unknown = set(args.only.split(",")) - set(names)
@@ -189,6 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_learning_rates(args.learning_rates)
     started = time.perf_counter()
     scale = SCALES[args.scale].with_seeds(args.seeds)
     studies = [s for s in STUDIES if not args.only or s.NAME in args.only.split(",")]
@@ -226,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune_lr:
         table = tune.write(scale, tune.choose(scale, lookup), args.output_dir, command.strip())
         print(table)
-        print(f"learning rates written to {tune.LEARNING_RATES}")
+        written = args.output_dir / tune.LEARNING_RATES.name
+        print(
+            f"learning rates written to {written}; use them with `copycot reproduce "
+            f"--learning_rates {written}`, or adopt them by committing that file over "
+            "hf_copycot/reproduce/learning_rates.json"
+        )
         return 0
     sections = [analyse(study, scale, lookup, args.output_dir) for study in studies]
     published = publish_models(scale, runs_dir, args.models_dir or models_dir())

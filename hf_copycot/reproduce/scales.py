@@ -1,6 +1,7 @@
 """How big each scale's experiments are. One dataclass, three instances: edit here, not in studies.
 
-`cpu` is sized for 15 minutes on 2 cores and `smoke` for well under 3 (the tests run it end to end);
+`cpu` is sized for 20 minutes on 2 cores, `quick` previews it in under 5 and `smoke` runs in well
+under 3 (the tests run it end to end);
 `gpu` mirrors every study at the papers' scale (from-scratch models of a few million parameters,
 copy lengths up to 100, Feng et al.'s LIS and ED with one token per number, and the released
 Mamba / Pythia checkpoints for the phone book).
@@ -9,7 +10,9 @@ The protocol (zoology, MAD, Jelassi et al.): a run trains until its in-range val
 reaches `gate` (checked every `eval_every` updates on `gate_examples` rows) or its budget of updates
 runs out, whichever comes first; the gate is fixed here, before any run. Learning rates are chosen
 per architecture on in-range validation only, from `lr_grid`, by `copycot reproduce --tune_lr`,
-which writes them to learning_rates.json beside this file; `learning_rate` reads them.
+which writes them to learning_rates.json in its output folder. The committed configuration is
+learning_rates.json beside this file (adopted by copying a tuned file over it in a clone);
+`copycot reproduce --learning_rates FILE` reads another (`use_learning_rates`).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class Scale:
     # Inference cost: prompt lengths (tokens) and new tokens per measurement.
     cost_contexts: tuple[int, ...]
     cost_new_tokens: int
+    # The scale whose tuned learning rates this one uses (quick: cpu's); default its own.
+    rates_of: str | None = None
 
     def with_seeds(self, seeds: int | None) -> Scale:
         return self if seeds is None else replace(self, seeds=seeds)
@@ -97,17 +102,33 @@ class Scale:
         """The tuned rate of `model` (a preset) for `group` ("copy" or "dp") at this scale."""
         return (
             tuned_learning_rates()
-            .get(self.name, {})
+            .get(self.rates_of or self.name, {})
             .get(group, {})
             .get(model, self.default_learning_rate)
         )
 
 
+_in_use = LEARNING_RATES
+
+
+def use_learning_rates(path: Path | None) -> None:
+    """Read learning rates from `path` (a file `--tune_lr` wrote) instead of the committed one."""
+    global _in_use
+    _in_use = LEARNING_RATES if path is None else Path(path)
+
+
+def learning_rates_file() -> Path:
+    return _in_use
+
+
+def stored_learning_rates() -> dict:
+    """The whole file in use ({"learning_rates": ..., "tuned_with": ...}); {} when absent."""
+    return json.loads(_in_use.read_text()) if _in_use.exists() else {}
+
+
 def tuned_learning_rates() -> dict:
-    """scale -> group -> preset -> learning rate, as `copycot reproduce --tune_lr` wrote them."""
-    if not LEARNING_RATES.exists():
-        return {}
-    return json.loads(LEARNING_RATES.read_text())["learning_rates"]
+    """scale -> group -> preset -> learning rate, from the file in use."""
+    return stored_learning_rates().get("learning_rates", {})
 
 
 SMOKE = Scale(
@@ -176,6 +197,24 @@ CPU = Scale(
     cost_new_tokens=32,
 )
 
+# A preview of the cpu scale in under 5 minutes on 2 cores: the same studies with two seeds, the
+# copy study at N_max 6 with Hard-ALiBi as the only variant, a shorter state sweep and DP budget.
+# Its verdicts rest on two seeds a side: read them as a smoke test of the science, not a result.
+QUICK = replace(
+    CPU,
+    name="quick",
+    seeds=2,
+    copy_budgets={6: 1500},
+    copy_variants=("pythia-tiny-hard-alibi",),
+    state_sizes=(1, 16),
+    state_lengths=(4, 12),
+    state_budget=1000,
+    dp_steps=500,
+    dp_test_examples=300,
+    cost_contexts=(64, 256, 1024),
+    rates_of="cpu",
+)
+
 GPU = Scale(
     name="gpu",
     seeds=3,
@@ -218,4 +257,4 @@ GPU = Scale(
     cost_new_tokens=64,
 )
 
-SCALES: dict[str, Scale] = {scale.name: scale for scale in (SMOKE, CPU, GPU)}
+SCALES: dict[str, Scale] = {scale.name: scale for scale in (SMOKE, QUICK, CPU, GPU)}

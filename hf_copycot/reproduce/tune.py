@@ -6,19 +6,20 @@ architectures would confound every comparison. For each group of runs ("copy": t
 trains at every rate of the scale's grid, to the gate or the budget; the rate that reaches the
 gate from the fewest examples wins (ties and runs that never reach it: the highest final
 validation score). Only validation rows are read: the test splits stay untouched. The choice is
-written to learning_rates.json beside scales.py (the studies read it from there) and, with every
-run's numbers, to tune_lr.json in the output folder.
+written to learning_rates.json in the output folder (the rates in use, this scale's replaced) and,
+with every run's numbers, to tune_lr.json beside it; never into the installed package. Studies
+read it with `--learning_rates`; adopting it for everyone is a commit of that file over
+hf_copycot/reproduce/learning_rates.json.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hf_copycot.publishing import write_json
 from hf_copycot.reproduce.plan import examples_to_gate, learned, markdown_table
 from hf_copycot.reproduce.runner import Job
-from hf_copycot.reproduce.scales import LEARNING_RATES, LR_GROUPS, Scale
+from hf_copycot.reproduce.scales import LEARNING_RATES, LR_GROUPS, Scale, stored_learning_rates
 from hf_copycot.reproduce.studies import copy_length, dp_cot
 
 SEED = 0
@@ -78,7 +79,7 @@ def choose(scale: Scale, lookup) -> dict:
 def write(scale: Scale, choice: dict, out_dir: Path, command: str) -> str:
     """Record the choice for the studies (learning_rates.json) and the runs (tune_lr.json);
     returns a markdown table of every run."""
-    stored = json.loads(LEARNING_RATES.read_text()) if LEARNING_RATES.exists() else {}
+    stored = stored_learning_rates()
     stored.setdefault("learning_rates", {})[scale.name] = {
         group: {model: entry["chosen"] for model, entry in models.items()}
         for group, models in choice.items()
@@ -90,7 +91,7 @@ def write(scale: Scale, choice: dict, out_dir: Path, command: str) -> str:
         "seed": SEED,
         "selected_on": "in-range validation: fewest examples to the gate, else the best score",
     }
-    write_json(LEARNING_RATES, stored)
+    write_json(out_dir / LEARNING_RATES.name, stored)
     write_json(out_dir / "tune_lr.json", {"scale": scale.name, "command": command, **choice})
     rows = [
         [
