@@ -72,9 +72,7 @@ def hard_alibi_attention(
     # output is never used, and softmax over an empty row would be NaN.
     allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
     kwargs.pop("is_causal", None)
-    return sdpa_attention_forward(
-        module, query, key, value, allowed, is_causal=False, **kwargs
-    )
+    return sdpa_attention_forward(module, query, key, value, allowed, is_causal=False, **kwargs)
 
 
 AttentionInterface.register(ATTENTION, hard_alibi_attention)
@@ -82,7 +80,7 @@ AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
 def encoding_of(config: PretrainedConfig) -> str | None:
-    """"rope", "nope" or "hard_alibi" for a GPT-NeoX config; None for other models."""
+    """The positional encoding of a GPT-NeoX config (rope, nope, hard_alibi); None otherwise."""
     if config.model_type != "gpt_neox":
         return None
     if getattr(config, WINDOWS_KEY, None):
