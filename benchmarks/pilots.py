@@ -30,11 +30,16 @@ def run(job, sweep_of, out: Path) -> str:
     result = execute(job, job_dir, None)
     seconds = time.perf_counter() - start
     sweep = execute(sweep_of(job), out / "sweep", job_dir / MODEL_DIR)
-    groups = sweep["results"]["test"].get("by_slice") or sweep["results"]["test"]["by_length"]
-    main = sweep["main_score"] if "by_slice" in sweep["results"]["test"] else "exact_match"
-    curve = " ".join(
-        f"{k}:{v[main] * 100:.0f}" for k, v in sorted(groups.items(), key=lambda kv: int(kv[0]))
-    )
+    test = sweep["results"]["test"]
+    if test.get("by_slice"):  # stream_dp: "m=1", ... -> answer accuracy per lag
+        groups, main = test["by_slice"], sweep["main_score"]
+    else:
+        groups, main = test["by_length"], "exact_match"
+
+    def order(item: tuple[str, dict]) -> int:
+        return int(item[0].split("=")[-1])
+
+    curve = " ".join(f"{k}:{v[main] * 100:.0f}" for k, v in sorted(groups.items(), key=order))
     return f"{job.label}: gate at {result.get('stopped_at_gate')}, {seconds:.0f} s | {curve}"
 
 
