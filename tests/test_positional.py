@@ -11,6 +11,9 @@ from hf_copycot.models import load_model_and_tokenizer, preset_config
 from hf_copycot.positional import ATTENTION, encoding_of, hard_alibi_windows, window_mask
 from hf_copycot.tokenizer import build_char_tokenizer
 
+# The Hard-ALiBi attention plugs into transformers' attention and mask interfaces.
+pytestmark = pytest.mark.compat
+
 
 def _preset(name: str):
     torch.manual_seed(0)
