@@ -171,8 +171,16 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
             accuracy = [r["accuracy"] for r in values]
             count = sum(r["learned"] for r in values)
             overlap += sum(r["overlap"] for r in values)
+            done = [r["accuracy"] for r in values if r["learned"]]
             rows.append(
-                [dp.task, model, mode, f"{count} of {len(values)}", fmt(*mean_std(accuracy))]
+                [
+                    dp.task,
+                    model,
+                    mode,
+                    f"{count} of {len(values)}",
+                    fmt(*mean_std(done)) if done else "n/a",
+                    fmt(*mean_std(accuracy)),
+                ]
             )
             bars.setdefault(f"{model} {mode}", []).append(accuracy)
             numbers[f"{dp.task}/{model}/{mode}"] = {
@@ -227,7 +235,15 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         verdict=result,
         paragraph=paragraph,
         table=markdown_table(
-            ["task", "model", "mode", "learned the range", "test answer accuracy"], rows
+            [
+                "task",
+                "model",
+                "mode",
+                "learned the range",
+                "test answer accuracy, runs that learned",
+                "all runs",
+            ],
+            rows,
         ),
         figure=f"{NAME}.png",
         numbers=numbers,
