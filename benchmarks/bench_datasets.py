@@ -99,6 +99,7 @@ def baseline_lis(rng: random.Random, i: int, low: int, high: int) -> dict:
 
 
 def baseline_ed(rng: random.Random, i: int, low: int, high: int) -> dict:
+    """Draws a and b as version 1 did (a similar per-row cost); the DP table is the registry's."""
     n = rng.randint(low, high)
     letters = rng.sample(LOWER, rng.randint(3, 10))
     a = draw(rng, letters, n)
@@ -116,10 +117,10 @@ def baseline_ed(rng: random.Random, i: int, low: int, high: int) -> dict:
             else:
                 out.append(ch)
         b = "".join(out) or a
-    prev = [2 * j for j in range(len(b) + 1)]
+    prev = list(range(len(b) + 1))  # Feng et al.'s boundary dp[0][j] = j, dp[i][0] = i
     rows = []
     for r in range(1, n + 1):
-        cur = [2 * r]
+        cur = [r]
         for j in range(1, len(b) + 1):
             cur.append(
                 min(prev[j] + 2, cur[j - 1] + 2, prev[j - 1] + (0 if a[r - 1] == b[j - 1] else 3))
