@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hf_copycot import __version__, flags, tasks
+from hf_copycot import CODE_URL, __version__, flags, tasks
 from hf_copycot.errors import ArgumentError, PublishError
 from hf_copycot.publishing import atomic_dir, push_folder
 
@@ -188,8 +188,11 @@ def features(config: str):
     return datasets.Features({name: kinds[kind] for name, kind in tasks.columns(config).items()})
 
 
-def write_split(columns: dict[str, list], config: str, split: str, data_dir: Path) -> list[str]:
-    """Write one split as parquet shards of at most SHARD_ROWS rows; returns repo-relative paths."""
+def write_split(
+    columns: dict[str, list], config: str, split: str, data_dir: Path
+) -> tuple[list[str], int]:
+    """Write one split as parquet shards of at most SHARD_ROWS rows; returns repo-relative paths
+    and the split's size in Arrow (the `num_bytes` datasets records for a split)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -204,7 +207,30 @@ def write_split(columns: dict[str, list], config: str, split: str, data_dir: Pat
         part = table.slice(shard * SHARD_ROWS, SHARD_ROWS)
         pq.write_table(part, folder / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         paths.append(f"data/{config}/{name}")
-    return paths
+    return paths, table.nbytes
+
+
+def dataset_infos(manifest: Mapping[str, Any], folder: Path) -> Any:
+    """datasets' own `DatasetInfosDict` of a build: each config's features and, per split, its
+    rows and Arrow bytes; download_size is its parquet files' size in `folder`."""
+    import datasets
+    from datasets.info import DatasetInfosDict
+
+    infos = {}
+    for config, info in manifest["configs"].items():
+        splits = datasets.SplitDict()
+        for split, s in info["splits"].items():
+            splits.add(
+                datasets.SplitInfo(name=split, num_bytes=s["num_bytes"], num_examples=s["rows"])
+            )
+        files = [folder / path for s in info["splits"].values() for path in s["files"]]
+        infos[config] = datasets.DatasetInfo(
+            features=features(config),
+            splits=splits,
+            download_size=sum(path.stat().st_size for path in files),
+            dataset_size=sum(s["num_bytes"] for s in info["splits"].values()),
+        )
+    return DatasetInfosDict(infos)
 
 
 def _size_category(total_rows: int) -> str:
@@ -221,9 +247,11 @@ def _example(config: str, seed: int, length: int) -> str:
     return "{\n" + ",\n".join(fields) + "\n}"
 
 
-def render_card(manifest: dict[str, Any]) -> str:
-    """The README.md dataset card: YAML metadata, then one section per config."""
+def render_card(manifest: dict[str, Any], folder: Path) -> str:
+    """The README.md dataset card: YAML metadata (with datasets' `dataset_info` of the parquet
+    files in `folder`), then one section per config."""
     import yaml
+    from huggingface_hub import DatasetCardData
 
     configs = manifest["configs"]
     total = sum(s["rows"] for c in configs.values() for s in c["splits"].values())
@@ -246,6 +274,11 @@ def render_card(manifest: dict[str, Any]) -> str:
             for name, info in configs.items()
         ],
     }
+    # dataset_info (features, splits with num_bytes / num_examples, sizes) written by datasets'
+    # own DatasetInfosDict, as `push_to_hub` writes it, so the Hub's viewer and loaders read it.
+    card_data = DatasetCardData(**metadata)
+    dataset_infos(manifest, folder).to_dataset_card_data(card_data)
+    metadata = card_data.to_dict()
     command = (
         f"python dataset_scripts/build_copy_cot.py --output_dir copy-cot {manifest['arguments']}"
     )
@@ -260,7 +293,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         "Transformer does on copying, lookup and chain-of-thought dynamic programming: COPY, n-gram",
         "lookup and phone-book lookup (Jelassi et al., 2024), longest increasing subsequence and edit",
         "distance with chain of thought (Feng et al., 2023), and an m-local DP for the locality claim",
-        "of Ren, Li and Liu (2024). Built by hf-copycot's `dataset_scripts/build_copy_cot.py`.",
+        "of Ren, Li and Liu (2024). Built by hf-copycot's `dataset_scripts/build_copy_cot.py`",
+        f"(code: {CODE_URL}).",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -378,9 +412,10 @@ def build_repo(
             built = _generate_splits(config, seed, splits)
             for split, p in splits.items():
                 columns, extra = built[split]
-                files = write_split(columns, config, split, staging / "data")
+                files, num_bytes = write_split(columns, config, split, staging / "data")
                 split_info[split] = {
                     "rows": p.rows,
+                    "num_bytes": num_bytes,
                     "min_length": p.min_length,
                     "max_length": p.max_length,
                     "files": files,
@@ -411,7 +446,7 @@ def build_repo(
             ),
             "configs": manifest_configs,
         }
-        (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
+        (staging / "README.md").write_text(render_card(manifest, staging), encoding="utf-8")
         # The marker goes last: a folder without it is never taken for a finished build.
         (staging / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {output_dir}")

@@ -438,3 +438,29 @@ def test_card_rebuild_command_reproduces_the_folder(tmp_path):
     ]
     assert dataset_repo.main([*command[2:], "--output_dir", str(tmp_path / "second")]) == 0
     assert tree_bytes(tmp_path / "second") == tree_bytes(first)
+
+
+def test_card_dataset_info_is_datasets_own_and_parses(small_build):
+    """The card's dataset_info (features, splits, sizes) reads back through huggingface_hub's
+    DatasetCard and datasets' DatasetInfosDict, and agrees with what load_dataset loads."""
+    import datasets
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard
+
+    from hf_copycot import CODE_URL
+
+    card = DatasetCard.load(small_build / "README.md")
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    assert CODE_URL in card.text
+    manifest = json.loads((small_build / dataset_repo.MARKER).read_text())
+    assert set(infos) == set(manifest["configs"])
+    for config in ("copy", "lis"):
+        loaded = datasets.load_dataset(str(small_build), config)
+        info = infos[config]
+        assert info.features == loaded["train"].features == dataset_repo.features(config)
+        for split, ds in loaded.items():
+            assert info.splits[split].num_examples == ds.num_rows
+            assert info.splits[split].num_bytes == ds.data.nbytes > 0
+        assert info.dataset_size == sum(s.num_bytes for s in info.splits.values())
+        parquet = sum(p.stat().st_size for p in (small_build / "data" / config).glob("*.parquet"))
+        assert info.download_size == parquet
