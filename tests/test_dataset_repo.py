@@ -464,3 +464,23 @@ def test_card_dataset_info_is_datasets_own_and_parses(small_build):
         assert info.dataset_size == sum(s.num_bytes for s in info.splits.values())
         parquet = sum(p.stat().st_size for p in (small_build / "data" / config).glob("*.parquet"))
         assert info.download_size == parquet
+
+
+def test_written_files_get_the_mode_open_gives_not_the_temporary_files(tmp_path):
+    """publishing.write_text/write_json stage in a private (0600) temporary file; the result is
+    readable as any file the umask allows (0644 under 022), and a stricter umask still holds."""
+    import os
+    import stat
+
+    from hf_copycot import publishing
+
+    saved = os.umask(0o022)
+    try:
+        publishing.write_json(tmp_path / "eval_results.json", {"a": 1})
+        publishing.write_text(tmp_path / "README.md", "card\n")
+        os.umask(0o077)
+        publishing.write_text(tmp_path / "private.txt", "x\n")
+    finally:
+        os.umask(saved)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert mode == {"eval_results.json": 0o644, "README.md": 0o644, "private.txt": 0o600}
