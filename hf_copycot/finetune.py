@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -112,6 +113,13 @@ class TrainingArguments:
         default="validation", metadata={"help": "The split the gate reads (one of --eval_splits)."}
     )
     checkpointing_steps: int | None = field(default=None, metadata={"help": "Save state every N."})
+    save_total_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Keep only the newest N checkpoints in output_dir/checkpoints, deleting older "
+            "ones as new ones are saved (as transformers' Trainer); default: keep all."
+        },
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in output_dir."}
     )
@@ -157,8 +165,39 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+# --report_to names accelerate knows, with accelerate's own check that the package is installed
+# and the extra of hf-copycot that installs it.
+TRACKERS = {
+    "tensorboard": ("is_tensorboard_available", "tensorboard", "tensorboard"),
+    "trackio": ("is_trackio_available", "trackio", "hf-copycot[trackio]"),
+    "wandb": ("is_wandb_available", "wandb", "hf-copycot[wandb]"),
+}
+
+
+def check_report_to(report_to: str) -> None:
+    """Each tracker of --report_to is known and installed; accelerate alone would warn and train
+    on untracked."""
+    import accelerate.utils
+
+    if report_to in ("none", "all"):
+        return
+    for name in report_to.split(","):
+        if name not in TRACKERS:
+            known = ", ".join([*TRACKERS, "all", "none"])
+            raise ArgumentError(f"--report_to {name} is not a tracker; choose from {known}")
+        available, package, extra = TRACKERS[name]
+        if not getattr(accelerate.utils, available)():
+            raise ArgumentError(
+                f"--report_to {name} needs the {package} package, which is not installed: "
+                f"pip install {extra}"
+            )
+
+
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
     """Everything that can be checked without loading anything, so bad runs stop at once."""
+    check_report_to(args.report_to)
+    if args.save_total_limit is not None and args.save_total_limit < 1:
+        raise ArgumentError("--save_total_limit must be at least 1 (or left out to keep all)")
     check_model_name(model_args.model_name_or_path)
     check_tokenizer(model_args.model_name_or_path, model_args.tokenizer)
     check_task(data_args.dataset_config)
@@ -461,9 +500,28 @@ def checkpoint_dirs(output_dir: Path) -> list[Path]:
     return sorted((p for p in found if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> None:
+def rotate_checkpoints(
+    output_dir: Path, save_total_limit: int | None, keep: Path | None = None
+) -> list[Path]:
+    """Delete all but `save_total_limit` checkpoints: `keep` (the one just saved, even when a
+    resumed run saves below an older run's newest) and the newest others by update; returns the
+    deleted."""
+    if save_total_limit is None:
+        return []
+    others = [p for p in checkpoint_dirs(output_dir) if p != keep]
+    kept = save_total_limit - (keep is not None)
+    old = others[: max(0, len(others) - kept)]
+    for folder in old:
+        shutil.rmtree(folder)
+    return old
+
+
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: Path, step: int, save_total_limit: int | None = None
+) -> None:
     """save_state (every process writes its part) into a staging folder, renamed when complete;
-    trainer_state.json, written last, marks a finished checkpoint."""
+    trainer_state.json, written last, marks a finished checkpoint. Then the oldest beyond
+    `save_total_limit` go (never the one just written)."""
     final = output_dir / "checkpoints" / f"step_{step}"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -475,6 +533,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> No
     if accelerator.is_main_process:
         publishing.write_json(staging / "trainer_state.json", {"global_step": step})
         publishing.swap_in(staging, final)
+        rotate_checkpoints(output_dir, save_total_limit, keep=final)
     accelerator.wait_for_everyone()
 
 
@@ -682,7 +741,7 @@ def train_loop(
                             lr, running_targets / (time.perf_counter() - started))  # fmt: skip
                 running_loss, running_targets, started = 0.0, 0, time.perf_counter()
             if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, output_dir, global_step)
+                save_checkpoint(accelerator, output_dir, global_step, args.save_total_limit)
             if (
                 args.eval_steps
                 and global_step % args.eval_steps == 0
