@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
-import yaml
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
@@ -74,7 +73,7 @@ logger = get_logger(__name__)
 
 @dataclass
 class DataArguments(data.DataArguments):
-    train_split: str = field(default="train")
+    train_split: str = field(default="train", metadata={"help": "The split trained on."})
     max_train_examples: int | None = field(
         default=None, metadata={"help": "Use only this many training rows of the dataset."}
     )
@@ -83,23 +82,37 @@ class DataArguments(data.DataArguments):
 @dataclass
 class TrainingArguments:
     output_dir: str = field(metadata={"help": "Where the model, eval_results.json, card go."})
-    overwrite_output_dir: bool = field(default=False)
-    seed: int = field(default=0)
-    per_device_train_batch_size: int = field(default=32)
-    per_device_eval_batch_size: int = field(default=64)
-    gradient_accumulation_steps: int = field(default=1)
-    learning_rate: float = field(default=1e-3)
-    weight_decay: float = field(default=0.1)
-    max_grad_norm: float = field(default=1.0)
-    lr_scheduler_type: str = field(default="cosine")
-    warmup_steps: int = field(default=0)
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into an output_dir that holds a trained model."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds weights, data order and generated rows."})
+    per_device_train_batch_size: int = field(
+        default=32, metadata={"help": "Training rows per process per micro-batch."}
+    )
+    per_device_eval_batch_size: int = field(
+        default=64, metadata={"help": "Prompts per generate() call when evaluating."}
+    )
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Micro-batches summed into one update."}
+    )
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
+    weight_decay: float = field(
+        default=0.1, metadata={"help": "AdamW weight decay (not on biases and norms)."}
+    )
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "Clip the global gradient norm to this."}
+    )
+    lr_scheduler_type: str = field(
+        default="cosine", metadata={"help": "A transformers schedule: cosine, linear, constant..."}
+    )
+    warmup_steps: int = field(default=0, metadata={"help": "Updates of linear warm-up."})
     max_steps: int | None = field(
         default=None, metadata={"help": "Optimizer updates (required for generated data)."}
     )
     num_train_epochs: float = field(
         default=1.0, metadata={"help": "Dataset runs, if no max_steps."}
     )
-    logging_steps: int = field(default=10)
+    logging_steps: int = field(default=10, metadata={"help": "Log the loss every N updates."})
     eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N updates."})
     early_stopping_score: float | None = field(
         default=None,
@@ -126,13 +139,17 @@ class TrainingArguments:
     report_to: str = field(
         default="none", metadata={"help": "tensorboard, trackio, wandb, all or none."}
     )
-    push_to_hub: bool = field(default=False)
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Upload output_dir to the Hub repo --hub_model_id when done."},
+    )
     hub_model_id: str | None = field(default=None, metadata={"help": "user/name on the Hub."})
-    hub_private_repo: bool = field(default=False)
+    hub_private_repo: bool = field(
+        default=False, metadata={"help": "Create the Hub model repo private."}
+    )
 
 
 ARGUMENT_TYPES = (ModelArguments, DataArguments, TrainingArguments)
-RENAMED = {"--task_size": "--dataset_size"}  # old spellings accepted for one release
 
 
 @dataclass
@@ -145,24 +162,12 @@ class FinetuneResult:
 
 
 def parse_args(argv: list[str] | None = None):
-    """Flags, or a YAML/JSON file of them followed by flags that override it."""
-    parser = HfArgumentParser(ARGUMENT_TYPES, prog="finetune")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
-        path = Path(argv.pop(0))
-        if not path.exists():
-            raise ArgumentError(f"config file {path} does not exist")
-        loaded = (
-            json.loads(path.read_text())
-            if path.suffix == ".json"
-            else yaml.safe_load(path.read_text())
-        )
-        from_file = [
-            item for key, value in (loaded or {}).items() for item in (f"--{key}", str(value))
-        ]
-        argv = from_file + argv
-    argv = flags.normalize(argv, parser, renamed=RENAMED)
-    return parser.parse_args_into_dataclasses(args=argv)
+    """Flags, or a YAML/JSON run file of them followed by flags that override it."""
+    parser = HfArgumentParser(ARGUMENT_TYPES, prog="finetune", allow_abbrev=False)
+    try:
+        return flags.parse_dataclasses(parser, list(sys.argv[1:] if argv is None else argv))
+    except flags.FlagError as err:
+        raise ArgumentError(str(err)) from None
 
 
 # --report_to names accelerate knows, with accelerate's own check that the package is installed

@@ -247,7 +247,9 @@ def write(root: Path, names: Sequence[str] | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hf_copycot.registry_files", description=__doc__.split("\n\n")[0]
+        allow_abbrev=False,
+        prog="python -m hf_copycot.registry_files",
+        description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("--check", action="store_true", help="only name stale files; exit 1 if any")
     parser.add_argument("--root", default=".", help="the checkout to write into (default: here)")

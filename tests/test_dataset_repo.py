@@ -207,8 +207,8 @@ def test_stale_staging_of_a_killed_build_is_removed(tmp_path):
         (["--dataset_size", "huge"], "unknown size 'huge'"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--lengths", "abc"], "expected MIN:MAX"),
-        (["--push_to_hub"], "--push_to_hub needs --repo_id"),
-        (["--push_to_hub", "--repo_id", "no-org"], "not of the form ORG/NAME"),
+        (["--push_to_hub"], "--push_to_hub needs --hub_dataset_id"),
+        (["--push_to_hub", "--hub_dataset_id", "no-org"], "not of the form ORG/NAME"),
     ],
 )
 def test_bad_arguments_stop_with_one_line_and_touch_nothing(tmp_path, capsys, args, message):
@@ -293,7 +293,7 @@ def test_push_creates_repo_and_uploads_the_build(tmp_path, capsys, online_hub_cl
     out = tmp_path / "out"
     args = ["--output_dir", str(out), "--configs", "copy", "--train_rows", "5", "--eval_rows", "2"]
     assert (
-        dataset_repo.main([*args, "--push_to_hub", "--repo_id", "ORG/copy-cot", "--private"]) == 0
+        dataset_repo.main([*args, "--push_to_hub", "--hub_dataset_id", "ORG/copy-cot", "--hub_private_repo"]) == 0
     )
     assert "pushed" in capsys.readouterr().out
     names = [name for name, _ in RecordingApi.calls]
@@ -340,7 +340,7 @@ def test_push_failures_are_one_line_and_keep_the_build(
             "--eval_rows",
             "2",
             "--push_to_hub",
-            "--repo_id",
+            "--hub_dataset_id",
             "ORG/x",
         ]
     )
