@@ -293,7 +293,10 @@ def test_push_creates_repo_and_uploads_the_build(tmp_path, capsys, online_hub_cl
     out = tmp_path / "out"
     args = ["--output_dir", str(out), "--configs", "copy", "--train_rows", "5", "--eval_rows", "2"]
     assert (
-        dataset_repo.main([*args, "--push_to_hub", "--hub_dataset_id", "ORG/copy-cot", "--hub_private_repo"]) == 0
+        dataset_repo.main(
+            [*args, "--push_to_hub", "--hub_dataset_id", "ORG/copy-cot", "--hub_private_repo"]
+        )
+        == 0
     )
     assert "pushed" in capsys.readouterr().out
     names = [name for name, _ in RecordingApi.calls]
