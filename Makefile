@@ -21,7 +21,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install lock test-latest chromium demo test lint format metrics space bench gpu-check clean
+.PHONY: install lock test-latest chromium demo test lint format metrics registry-files space bench gpu-check clean
 
 install: $(STAMP)
 
@@ -76,6 +76,11 @@ format: install
 # copies (the modules stay self-contained for the Hub; a test fails while a copy is stale).
 metrics: install
 	$(PY) eval/stamp_helpers.py
+
+# What the task registry generates: the lm-eval task YAMLs and docs/FORMATS.md's task table (a test
+# fails while they are stale).
+registry-files: install
+	$(PY) -m hf_copycot.registry_files
 
 space: install
 	$(VENV)/bin/copycot space

@@ -1,7 +1,7 @@
 """Build the copy-cot dataset repo and optionally publish it to the Hugging Face Hub.
 
     python dataset_scripts/build_copy_cot.py --output_dir copy-cot [--configs ...] [--seed S]
-        [--dataset_size small|full] [--push_to_hub --repo_id ORG/NAME [--private]]
+        [--dataset_size small|full] [--push_to_hub --hub_dataset_id ORG/NAME [--hub_private_repo]]
 
 The logic lives in `hf_copycot.dataset_repo` (importable and tested); this file is the command.
 """

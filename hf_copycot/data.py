@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,9 @@ class DataArguments:
         default=None,
         metadata={"help": "Hub id or local folder of a copy-cot dataset; omit to generate rows."},
     )
-    dataset_revision: str | None = field(default=None)
+    dataset_revision: str | None = field(
+        default=None, metadata={"help": "Branch, tag or commit of a Hub dataset (default: main)."}
+    )
     use_cot: bool = field(
         default=True, metadata={"help": "DP tasks: the target is cot + answer (true) or answer."}
     )
@@ -59,7 +62,10 @@ class DataArguments:
         metadata={"help": "Generated rows: longest length of train, validation and test."},
     )
     task_params: str | None = field(
-        default=None, metadata={"help": "Generator parameters as JSON, e.g. '{\"n\": 4}'."}
+        default=None,
+        metadata={
+            "help": "Generator parameters as JSON, e.g. '{\"n\": 4}' (a mapping in a run file)."
+        },
     )
 
     def splits(self) -> list[str]:
@@ -76,10 +82,13 @@ def check_task(task: str | None, flag: str = "--dataset_config") -> str:
     return task
 
 
-def parse_task_params(text: str | None) -> dict:
-    """`--task_params` is a JSON object of generator parameters, e.g. '{"n": 4}'."""
+def parse_task_params(text: str | Mapping[str, Any] | None) -> dict:
+    """`--task_params` is a JSON object of generator parameters, e.g. '{"n": 4}'; a run file
+    (YAML or JSON) gives it as a mapping."""
     if not text:
         return {}
+    if isinstance(text, Mapping):
+        return dict(text)
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from hf_copycot import dataset_repo, flags, tasks
+from hf_copycot import dataset_repo, tasks
 from hf_copycot.errors import CopycotError
 
 
@@ -51,12 +51,14 @@ def print_rows(folder: Path, rows: int, cache_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="copycot datasets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="copycot datasets", allow_abbrev=False, description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--rows", type=int, default=2, help="rows to print per config (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the build (default 0)")
     parser.add_argument("--output_dir", help="keep the built dataset here (default: a temp folder)")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(flags.normalize(argv, parser))
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="copycot-datasets-") as scratch:
         target = Path(args.output_dir) if args.output_dir else Path(scratch) / "copy-cot"
         try:

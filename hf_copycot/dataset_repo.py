@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hf_copycot import __version__, flags, tasks
+from hf_copycot import CODE_URL, __version__, tasks
 from hf_copycot.errors import ArgumentError, PublishError
 from hf_copycot.publishing import atomic_dir, push_folder
 
@@ -62,9 +62,7 @@ CITATIONS = """\
 """
 
 
-# A bad argument or output folder (one line naming the problem and the fix).
-BuildError = ArgumentError
-__all__ = ["BuildError", "PublishError", "build_repo", "content_hash", "main", "push_to_hub"]
+__all__ = ["ArgumentError", "PublishError", "build_repo", "content_hash", "main", "push_to_hub"]
 
 
 @dataclass(frozen=True)
@@ -85,29 +83,29 @@ def plan_build(
     lengths: tuple[int, int] | None = None,
     long_lengths: tuple[int, int] | None = None,
 ) -> dict[str, dict[str, SplitPlan]]:
-    """Rows and length range of every split of every config; raises BuildError on bad input."""
+    """Rows and length range of every split of every config; raises ArgumentError on bad input."""
     configs = list(tasks.TASK_NAMES if configs is None else configs)
     if not configs:
-        raise BuildError("no configs given; pass one or more of: " + ", ".join(tasks.TASK_NAMES))
+        raise ArgumentError("no configs given; pass one or more of: " + ", ".join(tasks.TASK_NAMES))
     unknown = [c for c in configs if c not in tasks.TASK_NAMES]
     if unknown:
-        raise BuildError(
+        raise ArgumentError(
             f"unknown config {unknown[0]!r}; choose from: {', '.join(tasks.TASK_NAMES)}"
         )
     if len(set(configs)) != len(configs):
-        raise BuildError("a config is listed twice; list each config once")
+        raise ArgumentError("a config is listed twice; list each config once")
     if size not in tasks.SIZES:
-        raise BuildError(f"unknown size {size!r}; choose one of: {', '.join(tasks.SIZES)}")
+        raise ArgumentError(f"unknown size {size!r}; choose one of: {', '.join(tasks.SIZES)}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise BuildError(f"--seed must be a non-negative integer, got {seed!r}")
+        raise ArgumentError(f"--seed must be a non-negative integer, got {seed!r}")
     for flag, value in (("--train_rows", train_rows), ("--eval_rows", eval_rows)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
-            raise BuildError(f"{flag} must be a positive integer, got {value!r}")
+            raise ArgumentError(f"{flag} must be a positive integer, got {value!r}")
     for flag, pair in (("--lengths", lengths), ("--long_lengths", long_lengths)):
         if pair is not None and not (1 <= pair[0] <= pair[1]):
-            raise BuildError(f"{flag} {pair[0]}:{pair[1]} needs 1 <= MIN <= MAX")
+            raise ArgumentError(f"{flag} {pair[0]}:{pair[1]} needs 1 <= MIN <= MAX")
 
     plan: dict[str, dict[str, SplitPlan]] = {}
     for config in sorted(configs, key=tasks.TASK_NAMES.index):
@@ -128,7 +126,7 @@ def plan_build(
             splits[split] = SplitPlan(count, low, high)
         longest_train = max(p.max_length for s, p in splits.items() if s != "test_long")
         if splits["test_long"].min_length <= longest_train:
-            raise BuildError(
+            raise ArgumentError(
                 f"{config}: test_long lengths start at {splits['test_long'].min_length}, not above the "
                 f"train maximum {longest_train}; pass --long_lengths MIN:MAX with MIN > {longest_train}"
             )
@@ -136,7 +134,7 @@ def plan_build(
             try:
                 tasks.check_request(config, p.rows, seed, p.min_length, p.max_length, {})
             except ValueError as error:
-                raise BuildError(f"{config}/{split}: {error}") from None
+                raise ArgumentError(f"{config}/{split}: {error}") from None
         plan[config] = splits
     return plan
 
@@ -155,9 +153,9 @@ def check_output_dir(output_dir: Path) -> None:
     if not output_dir.exists():
         return
     if not output_dir.is_dir():
-        raise BuildError(f"--output_dir {output_dir} is a file; pass a folder path")
+        raise ArgumentError(f"--output_dir {output_dir} is a file; pass a folder path")
     if any(output_dir.iterdir()) and not is_previous_build(output_dir):
-        raise BuildError(
+        raise ArgumentError(
             f"--output_dir {output_dir} exists and is not a previous copy-cot build; "
             "pass a new or empty folder"
         )
@@ -188,8 +186,11 @@ def features(config: str):
     return datasets.Features({name: kinds[kind] for name, kind in tasks.columns(config).items()})
 
 
-def write_split(columns: dict[str, list], config: str, split: str, data_dir: Path) -> list[str]:
-    """Write one split as parquet shards of at most SHARD_ROWS rows; returns repo-relative paths."""
+def write_split(
+    columns: dict[str, list], config: str, split: str, data_dir: Path
+) -> tuple[list[str], int]:
+    """Write one split as parquet shards of at most SHARD_ROWS rows; returns repo-relative paths
+    and the split's size in Arrow (the `num_bytes` datasets records for a split)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -204,7 +205,30 @@ def write_split(columns: dict[str, list], config: str, split: str, data_dir: Pat
         part = table.slice(shard * SHARD_ROWS, SHARD_ROWS)
         pq.write_table(part, folder / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         paths.append(f"data/{config}/{name}")
-    return paths
+    return paths, table.nbytes
+
+
+def dataset_infos(manifest: Mapping[str, Any], folder: Path) -> Any:
+    """datasets' own `DatasetInfosDict` of a build: each config's features and, per split, its
+    rows and Arrow bytes; download_size is its parquet files' size in `folder`."""
+    import datasets
+    from datasets.info import DatasetInfosDict
+
+    infos = {}
+    for config, info in manifest["configs"].items():
+        splits = datasets.SplitDict()
+        for split, s in info["splits"].items():
+            splits.add(
+                datasets.SplitInfo(name=split, num_bytes=s["num_bytes"], num_examples=s["rows"])
+            )
+        files = [folder / path for s in info["splits"].values() for path in s["files"]]
+        infos[config] = datasets.DatasetInfo(
+            features=features(config),
+            splits=splits,
+            download_size=sum(path.stat().st_size for path in files),
+            dataset_size=sum(s["num_bytes"] for s in info["splits"].values()),
+        )
+    return DatasetInfosDict(infos)
 
 
 def _size_category(total_rows: int) -> str:
@@ -221,9 +245,11 @@ def _example(config: str, seed: int, length: int) -> str:
     return "{\n" + ",\n".join(fields) + "\n}"
 
 
-def render_card(manifest: dict[str, Any]) -> str:
-    """The README.md dataset card: YAML metadata, then one section per config."""
+def render_card(manifest: dict[str, Any], folder: Path) -> str:
+    """The README.md dataset card: YAML metadata (with datasets' `dataset_info` of the parquet
+    files in `folder`), then one section per config."""
     import yaml
+    from huggingface_hub import DatasetCardData
 
     configs = manifest["configs"]
     total = sum(s["rows"] for c in configs.values() for s in c["splits"].values())
@@ -246,6 +272,11 @@ def render_card(manifest: dict[str, Any]) -> str:
             for name, info in configs.items()
         ],
     }
+    # dataset_info (features, splits with num_bytes / num_examples, sizes) written by datasets'
+    # own DatasetInfosDict, as `push_to_hub` writes it, so the Hub's viewer and loaders read it.
+    card_data = DatasetCardData(**metadata)
+    dataset_infos(manifest, folder).to_dataset_card_data(card_data)
+    metadata = card_data.to_dict()
     command = (
         f"python dataset_scripts/build_copy_cot.py --output_dir copy-cot {manifest['arguments']}"
     )
@@ -260,7 +291,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         "Transformer does on copying, lookup and chain-of-thought dynamic programming: COPY, n-gram",
         "lookup and phone-book lookup (Jelassi et al., 2024), longest increasing subsequence and edit",
         "distance with chain of thought (Feng et al., 2023), and an m-local DP for the locality claim",
-        "of Ren, Li and Liu (2024). Built by hf-copycot's `dataset_scripts/build_copy_cot.py`.",
+        "of Ren, Li and Liu (2024). Built by hf-copycot's `dataset_scripts/build_copy_cot.py`",
+        f"(code: {CODE_URL}).",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -378,9 +410,10 @@ def build_repo(
             built = _generate_splits(config, seed, splits)
             for split, p in splits.items():
                 columns, extra = built[split]
-                files = write_split(columns, config, split, staging / "data")
+                files, num_bytes = write_split(columns, config, split, staging / "data")
                 split_info[split] = {
                     "rows": p.rows,
+                    "num_bytes": num_bytes,
                     "min_length": p.min_length,
                     "max_length": p.max_length,
                     "files": files,
@@ -397,7 +430,7 @@ def build_repo(
             "--eval_rows": eval_rows,
             "--lengths": lengths,
             "--long_lengths": long_lengths,
-            "--repo_id": repo_id,
+            "--hub_dataset_id": repo_id,
         }
         manifest = {
             "builder": BUILDER,
@@ -411,7 +444,7 @@ def build_repo(
             ),
             "configs": manifest_configs,
         }
-        (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
+        (staging / "README.md").write_text(render_card(manifest, staging), encoding="utf-8")
         # The marker goes last: a folder without it is never taken for a finished build.
         (staging / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {output_dir}")
@@ -482,13 +515,11 @@ def _length_range(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
-RENAMED = {"--size": "--dataset_size"}
-
-
 def make_parser(prog: str = "build_copy_cot.py") -> argparse.ArgumentParser:
     parser = _Parser(
-        prog=prog, description="Build (and optionally publish) the copy-cot dataset repo."
+        allow_abbrev=False,
+        prog=prog,
+        description="Build (and optionally publish) the copy-cot dataset repo.",
     )
     parser.add_argument(
         "--output_dir", required=True, help="folder to write (new, empty or a previous build)"
@@ -514,10 +545,16 @@ def make_parser(prog: str = "build_copy_cot.py") -> argparse.ArgumentParser:
     parser.add_argument(
         "--push_to_hub", action="store_true", help="upload the build with huggingface_hub"
     )
+    # The Hub flags of transformers' scripts (finetune.py's --hub_model_id, --hub_private_repo),
+    # with the repo being a dataset.
     parser.add_argument(
-        "--repo_id", help="ORG/NAME of the Hub dataset repo (pushed to, and named in the card)"
+        "--hub_dataset_id",
+        metavar="ORG/NAME",
+        help="the Hub dataset repo (pushed to with --push_to_hub, and named in the card)",
     )
-    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    parser.add_argument(
+        "--hub_private_repo", action="store_true", help="create the Hub repo private"
+    )
     return parser
 
 
@@ -525,14 +562,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "build_copy_cot.py") -> 
     parser = make_parser(prog)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
+        args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, or a one-line argparse error already printed
         return int(exit_.code or 0)
     try:
-        if args.push_to_hub and not args.repo_id:
-            raise BuildError("--push_to_hub needs --repo_id ORG/NAME")
-        if args.repo_id and not _REPO_ID.match(args.repo_id):
-            raise BuildError(f"--repo_id {args.repo_id!r} is not of the form ORG/NAME")
+        if args.push_to_hub and not args.hub_dataset_id:
+            raise ArgumentError("--push_to_hub needs --hub_dataset_id ORG/NAME")
+        if args.hub_dataset_id and not _REPO_ID.match(args.hub_dataset_id):
+            raise ArgumentError(
+                f"--hub_dataset_id {args.hub_dataset_id!r} is not of the form ORG/NAME"
+            )
         folder = build_repo(
             args.output_dir,
             args.configs,
@@ -542,14 +581,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "build_copy_cot.py") -> 
             eval_rows=args.eval_rows,
             lengths=args.lengths,
             long_lengths=args.long_lengths,
-            repo_id=args.repo_id,
+            repo_id=args.hub_dataset_id,
         )
-    except BuildError as error:
+    except ArgumentError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     if args.push_to_hub:
         try:
-            url = push_to_hub(folder, args.repo_id, private=args.private)
+            url = push_to_hub(folder, args.hub_dataset_id, private=args.hub_private_repo)
         except PublishError as error:
             print(f"{prog}: error: {error}", file=sys.stderr)
             return 1

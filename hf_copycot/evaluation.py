@@ -30,7 +30,7 @@ from hf_copycot import flags, tasks
 from hf_copycot.collation import completions_of, forced_tokens
 from hf_copycot.data import DataArguments, check_lengths, check_task, eval_rows
 from hf_copycot.distributed import make_accelerator
-from hf_copycot.errors import CopycotError
+from hf_copycot.errors import ArgumentError, CopycotError
 from hf_copycot.metrics import load_metric, score
 from hf_copycot.models import ModelArguments
 from hf_copycot.publishing import write_json, write_text
@@ -254,28 +254,11 @@ class EvaluateArguments:
     predictions_file: str | None = field(
         default=None, metadata={"help": "Also write every generation as JSON lines here."}
     )
-    output: str | None = field(
-        default=None,
-        metadata={"help": "Deprecated (goes in 0.2): write eval_results.json to this file."},
-    )
 
     def results_file(self) -> Path | None:
-        if self.output_dir:
-            return Path(self.output_dir) / "eval_results.json"
-        return Path(self.output) if self.output else None
+        return Path(self.output_dir) / "eval_results.json" if self.output_dir else None
 
 
-# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
-RENAMED = {
-    "--model": "--model_name_or_path",
-    "--revision": "--model_revision",
-    "--dataset": "--dataset_name",
-    "--config": "--dataset_config",
-    "--split": "--eval_splits",
-    "--max_examples": "--max_eval_examples",
-    "--batch_size": "--per_device_eval_batch_size",
-    "--task_size": "--dataset_size",
-}
 ARGUMENT_TYPES = (ModelArguments, DataArguments, EvaluateArguments)
 
 
@@ -329,25 +312,19 @@ def run_evaluate(
 
 
 def parse_args(argv: list[str] | None = None):
-    """(ModelArguments, DataArguments, EvaluateArguments) from flags, old spellings included."""
-    parser = HfArgumentParser(ARGUMENT_TYPES, prog="copycot evaluate")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, args = parser.parse_args_into_dataclasses(
-        args=flags.normalize(argv, parser, renamed=RENAMED)
-    )
-    if args.output:
-        print(
-            f"{parser.prog}: warning: --output is deprecated, use --output_dir (writes "
-            f"OUTPUT_DIR/eval_results.json; the old flag goes in hf-copycot {flags.REMOVED_IN})",
-            file=sys.stderr,
-        )
-    return model_args, data_args, args
+    """(ModelArguments, DataArguments, EvaluateArguments) from flags, or from a YAML/JSON file of
+    them followed by flags that override it (as finetune.py)."""
+    parser = HfArgumentParser(ARGUMENT_TYPES, prog="copycot evaluate", allow_abbrev=False)
+    try:
+        return flags.parse_dataclasses(parser, list(sys.argv[1:] if argv is None else argv))
+    except flags.FlagError as err:
+        raise ArgumentError(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """`copycot evaluate ...`; one-line errors for bad arguments."""
-    model_args, data_args, args = parse_args(argv)
     try:
+        model_args, data_args, args = parse_args(argv)
         payload = run_evaluate(model_args, data_args, args)
     except CopycotError as err:
         print(f"copycot evaluate: error: {err}", file=sys.stderr)

@@ -27,12 +27,12 @@ import contextlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
-import yaml
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
@@ -73,7 +73,7 @@ logger = get_logger(__name__)
 
 @dataclass
 class DataArguments(data.DataArguments):
-    train_split: str = field(default="train")
+    train_split: str = field(default="train", metadata={"help": "The split trained on."})
     max_train_examples: int | None = field(
         default=None, metadata={"help": "Use only this many training rows of the dataset."}
     )
@@ -82,23 +82,37 @@ class DataArguments(data.DataArguments):
 @dataclass
 class TrainingArguments:
     output_dir: str = field(metadata={"help": "Where the model, eval_results.json, card go."})
-    overwrite_output_dir: bool = field(default=False)
-    seed: int = field(default=0)
-    per_device_train_batch_size: int = field(default=32)
-    per_device_eval_batch_size: int = field(default=64)
-    gradient_accumulation_steps: int = field(default=1)
-    learning_rate: float = field(default=1e-3)
-    weight_decay: float = field(default=0.1)
-    max_grad_norm: float = field(default=1.0)
-    lr_scheduler_type: str = field(default="cosine")
-    warmup_steps: int = field(default=0)
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into an output_dir that holds a trained model."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds weights, data order and generated rows."})
+    per_device_train_batch_size: int = field(
+        default=32, metadata={"help": "Training rows per process per micro-batch."}
+    )
+    per_device_eval_batch_size: int = field(
+        default=64, metadata={"help": "Prompts per generate() call when evaluating."}
+    )
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Micro-batches summed into one update."}
+    )
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
+    weight_decay: float = field(
+        default=0.1, metadata={"help": "AdamW weight decay (not on biases and norms)."}
+    )
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "Clip the global gradient norm to this."}
+    )
+    lr_scheduler_type: str = field(
+        default="cosine", metadata={"help": "A transformers schedule: cosine, linear, constant..."}
+    )
+    warmup_steps: int = field(default=0, metadata={"help": "Updates of linear warm-up."})
     max_steps: int | None = field(
         default=None, metadata={"help": "Optimizer updates (required for generated data)."}
     )
     num_train_epochs: float = field(
         default=1.0, metadata={"help": "Dataset runs, if no max_steps."}
     )
-    logging_steps: int = field(default=10)
+    logging_steps: int = field(default=10, metadata={"help": "Log the loss every N updates."})
     eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N updates."})
     early_stopping_score: float | None = field(
         default=None,
@@ -112,19 +126,30 @@ class TrainingArguments:
         default="validation", metadata={"help": "The split the gate reads (one of --eval_splits)."}
     )
     checkpointing_steps: int | None = field(default=None, metadata={"help": "Save state every N."})
+    save_total_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Keep only the newest N checkpoints in output_dir/checkpoints, deleting older "
+            "ones as new ones are saved (as transformers' Trainer); default: keep all."
+        },
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in output_dir."}
     )
     report_to: str = field(
         default="none", metadata={"help": "tensorboard, trackio, wandb, all or none."}
     )
-    push_to_hub: bool = field(default=False)
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Upload output_dir to the Hub repo --hub_model_id when done."},
+    )
     hub_model_id: str | None = field(default=None, metadata={"help": "user/name on the Hub."})
-    hub_private_repo: bool = field(default=False)
+    hub_private_repo: bool = field(
+        default=False, metadata={"help": "Create the Hub model repo private."}
+    )
 
 
 ARGUMENT_TYPES = (ModelArguments, DataArguments, TrainingArguments)
-RENAMED = {"--task_size": "--dataset_size"}  # old spellings accepted for one release
 
 
 @dataclass
@@ -137,28 +162,47 @@ class FinetuneResult:
 
 
 def parse_args(argv: list[str] | None = None):
-    """Flags, or a YAML/JSON file of them followed by flags that override it."""
-    parser = HfArgumentParser(ARGUMENT_TYPES, prog="finetune")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
-        path = Path(argv.pop(0))
-        if not path.exists():
-            raise ArgumentError(f"config file {path} does not exist")
-        loaded = (
-            json.loads(path.read_text())
-            if path.suffix == ".json"
-            else yaml.safe_load(path.read_text())
-        )
-        from_file = [
-            item for key, value in (loaded or {}).items() for item in (f"--{key}", str(value))
-        ]
-        argv = from_file + argv
-    argv = flags.normalize(argv, parser, renamed=RENAMED)
-    return parser.parse_args_into_dataclasses(args=argv)
+    """Flags, or a YAML/JSON run file of them followed by flags that override it."""
+    parser = HfArgumentParser(ARGUMENT_TYPES, prog="finetune", allow_abbrev=False)
+    try:
+        return flags.parse_dataclasses(parser, list(sys.argv[1:] if argv is None else argv))
+    except flags.FlagError as err:
+        raise ArgumentError(str(err)) from None
+
+
+# --report_to names accelerate knows, with accelerate's own check that the package is installed
+# and the extra of hf-copycot that installs it.
+TRACKERS = {
+    "tensorboard": ("is_tensorboard_available", "tensorboard", "tensorboard"),
+    "trackio": ("is_trackio_available", "trackio", "hf-copycot[trackio]"),
+    "wandb": ("is_wandb_available", "wandb", "hf-copycot[wandb]"),
+}
+
+
+def check_report_to(report_to: str) -> None:
+    """Each tracker of --report_to is known and installed; accelerate alone would warn and train
+    on untracked."""
+    import accelerate.utils
+
+    if report_to in ("none", "all"):
+        return
+    for name in report_to.split(","):
+        if name not in TRACKERS:
+            known = ", ".join([*TRACKERS, "all", "none"])
+            raise ArgumentError(f"--report_to {name} is not a tracker; choose from {known}")
+        available, package, extra = TRACKERS[name]
+        if not getattr(accelerate.utils, available)():
+            raise ArgumentError(
+                f"--report_to {name} needs the {package} package, which is not installed: "
+                f"pip install {extra}"
+            )
 
 
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
     """Everything that can be checked without loading anything, so bad runs stop at once."""
+    check_report_to(args.report_to)
+    if args.save_total_limit is not None and args.save_total_limit < 1:
+        raise ArgumentError("--save_total_limit must be at least 1 (or left out to keep all)")
     check_model_name(model_args.model_name_or_path)
     check_tokenizer(model_args.model_name_or_path, model_args.tokenizer)
     check_task(data_args.dataset_config)
@@ -461,9 +505,28 @@ def checkpoint_dirs(output_dir: Path) -> list[Path]:
     return sorted((p for p in found if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> None:
+def rotate_checkpoints(
+    output_dir: Path, save_total_limit: int | None, keep: Path | None = None
+) -> list[Path]:
+    """Delete all but `save_total_limit` checkpoints: `keep` (the one just saved, even when a
+    resumed run saves below an older run's newest) and the newest others by update; returns the
+    deleted."""
+    if save_total_limit is None:
+        return []
+    others = [p for p in checkpoint_dirs(output_dir) if p != keep]
+    kept = save_total_limit - (keep is not None)
+    old = others[: max(0, len(others) - kept)]
+    for folder in old:
+        shutil.rmtree(folder)
+    return old
+
+
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: Path, step: int, save_total_limit: int | None = None
+) -> None:
     """save_state (every process writes its part) into a staging folder, renamed when complete;
-    trainer_state.json, written last, marks a finished checkpoint."""
+    trainer_state.json, written last, marks a finished checkpoint. Then the oldest beyond
+    `save_total_limit` go (never the one just written)."""
     final = output_dir / "checkpoints" / f"step_{step}"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -475,6 +538,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int) -> No
     if accelerator.is_main_process:
         publishing.write_json(staging / "trainer_state.json", {"global_step": step})
         publishing.swap_in(staging, final)
+        rotate_checkpoints(output_dir, save_total_limit, keep=final)
     accelerator.wait_for_everyone()
 
 
@@ -682,7 +746,7 @@ def train_loop(
                             lr, running_targets / (time.perf_counter() - started))  # fmt: skip
                 running_loss, running_targets, started = 0.0, 0, time.perf_counter()
             if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, output_dir, global_step)
+                save_checkpoint(accelerator, output_dir, global_step, args.save_total_limit)
             if (
                 args.eval_steps
                 and global_step % args.eval_steps == 0

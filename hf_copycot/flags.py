@@ -3,62 +3,68 @@
     --model_name_or_path  --dataset_name  --dataset_config  --eval_splits  --output_dir
 
 Names use underscores everywhere (`finetune.py`, `copycot evaluate`, `copycot reproduce`, `copycot
-space`, `copycot datasets`, `dataset_scripts/build_copy_cot.py`). Old spellings keep working for one
-release (hf-copycot 0.2 drops them): `normalize` rewrites a renamed flag (`--model`) or a kebab-case
-one (`--output-dir`) to today's name before the parser sees it, with one line on stderr.
+space`, `copycot datasets`, `copycot peers`, `dataset_scripts/build_copy_cot.py`); pushing to the Hub
+is `--push_to_hub` with `--hub_model_id` / `--hub_dataset_id` and `--hub_private_repo`, as in
+transformers. Every flag has help text (tests/test_flags.py walks every parser).
 
-`to_argv` renders argument dataclasses back into the command line that parses to them: jobs carry
-the dataclasses themselves, and argv exists only to show a run as a user would type it.
+`parse_dataclasses` reads a YAML or JSON run file through HfArgumentParser's own
+`parse_yaml_file` / `parse_json_file`, so values keep their YAML/JSON types (`task_params: {n: 4}`
+is a mapping), and flags after the file override it. `to_argv` renders argument dataclasses back
+into the command line that parses to them: jobs carry the dataclasses themselves, and argv exists
+only to show a run as a user would type it.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
-from collections.abc import Mapping, Sequence
+import json
+from pathlib import Path
+from typing import Any
 
-REMOVED_IN = "0.2"
+RUN_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def known_flags(parser: argparse.ArgumentParser) -> set[str]:
-    """The parser's long options in today's spelling (underscores, no kebab-case aliases)."""
-    return {
-        option
-        for option in parser._option_string_actions
-        if option.startswith("--") and "-" not in option[2:]
+class FlagError(ValueError):
+    """Flags the command does not have, or a run file that does not exist or does not fit."""
+
+
+def parse_dataclasses(parser: Any, argv: list[str]) -> tuple:
+    """An HfArgumentParser's dataclasses from `argv`: flags, or a run file (YAML or JSON) first
+    and flags that override its values after it."""
+    if not argv or not argv[0].endswith(RUN_FILE_SUFFIXES):
+        return _parse_flags(parser, argv)
+    path = Path(argv[0])
+    if not path.is_file():
+        raise FlagError(f"run file {path} does not exist; pass a YAML or JSON file of flags")
+    try:
+        if path.suffix == ".json":
+            from_file = parser.parse_json_file(path)
+        else:
+            from_file = parser.parse_yaml_file(path)
+    except ValueError as err:  # HfArgumentParser: "Some keys are not used ...: [...]"
+        raise FlagError(f"{path}: {err}; use the flag names without the leading --") from None
+    except TypeError as err:  # a field without a default is missing from the file
+        raise FlagError(
+            f"{path}: {err}; a run file holds every required flag (flags after it override)"
+        ) from None
+    values = {
+        item.name: getattr(obj, item.name) for obj in from_file for item in dataclasses.fields(obj)
     }
+    # The file's values become the parser's defaults, so a flag after the file wins and argparse
+    # still converts what is text (YAML reads 1e-3 as a string) while mappings stay mappings.
+    for action in parser._actions:
+        if action.dest in values:
+            action.default = values[action.dest]
+            action.required = False
+    return _parse_flags(parser, argv[1:])
 
 
-def normalize(
-    argv: Sequence[str],
-    parser: argparse.ArgumentParser,
-    *,
-    renamed: Mapping[str, str] | None = None,
-) -> list[str]:
-    """`argv` with old spellings replaced by today's names, one stderr line per old spelling."""
-    known = known_flags(parser)
-    renamed = renamed or {}
-    out, warned = [], set()
-    for token in argv:
-        flag, equals, value = token.partition("=")
-        new = None
-        if flag.startswith("--") and flag not in known:
-            underscored = "--" + flag[2:].replace("-", "_")
-            new = renamed.get(underscored) or renamed.get(flag) or underscored
-            new = new if new in known else None
-        if new is None:
-            out.append(token)
-            continue
-        if flag not in warned:
-            warned.add(flag)
-            print(
-                f"{parser.prog}: warning: {flag} is deprecated, use {new} (the old spelling goes "
-                f"in hf-copycot {REMOVED_IN})",
-                file=sys.stderr,
-            )
-        out.append(new + equals + value)
-    return out
+def _parse_flags(parser: Any, argv: list[str]) -> tuple:
+    """HfArgumentParser raises ValueError for flags it does not know; say it in one line."""
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise FlagError(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
+    return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 
 def to_argv(*arguments: object) -> list[str]:
@@ -72,6 +78,8 @@ def to_argv(*arguments: object) -> list[str]:
                 continue
             if isinstance(value, bool):
                 values = ["true" if value else "false"]
+            elif isinstance(value, dict):
+                values = [json.dumps(value)]
             elif isinstance(value, (list, tuple)):
                 values = [str(v) for v in value]
             else:

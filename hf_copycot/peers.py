@@ -1,8 +1,8 @@
 """The peers' data formats in and out: their data trains and scores here, ours runs in their code.
 
-    copycot peers import --format feng-ed --output feng-ed12 \\
+    copycot peers import --format feng-ed --output_dir feng-ed12 \\
         train=Data/chain/train_data.txt test=Data/chain/test_data.txt
-    copycot peers export --format feng-ed --dataset_name copy-cot --split test --output test_data.txt
+    copycot peers export --format feng-ed --dataset_name copy-cot --eval_splits test --output_file test_data.txt
 
 Formats (docs/FORMATS.md, "The peers' formats"):
 - `feng-lis`, `feng-ed`: the text files of Feng et al.'s LIS/data.py and ED/data.py, one problem a
@@ -311,7 +311,7 @@ def import_files(
     config = CONFIG_OF_FORMAT[_check_format(fmt)]
     output = Path(output_dir).absolute()
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise PeerFormatError(f"--output {output} exists and is not empty; pass a new folder")
+        raise PeerFormatError(f"--output_dir {output} exists and is not empty; pass a new folder")
     splits, sources = {}, {}
     for split, file in files.items():
         raw = Path(file).read_bytes()
@@ -346,29 +346,42 @@ def _split_file(text: str) -> tuple[str, str]:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="copycot peers",
         description="Import the peers' data formats into copy-cot rows, or export ours to them.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    read = commands.add_parser("import", help="their files -> a copy-cot dataset folder")
-    read.add_argument("--format", required=True, choices=FORMATS)
-    read.add_argument("--output", required=True, help="new folder for the dataset")
+    read = commands.add_parser(
+        "import", allow_abbrev=False, help="their files -> a copy-cot dataset folder"
+    )
+    read.add_argument("--format", required=True, choices=FORMATS, help="the format of the files")
+    read.add_argument("--output_dir", required=True, help="new folder for the dataset")
     read.add_argument(
         "--length", type=int, help="feng-ed: their --length N for the `length` column"
     )
-    read.add_argument("files", nargs="+", type=_split_file, metavar="SPLIT=FILE")
-    write = commands.add_parser("export", help="copy-cot rows -> a file in their format")
-    write.add_argument("--format", required=True, choices=FORMATS)
-    write.add_argument("--output", required=True, help="file to write")
+    read.add_argument(
+        "files",
+        nargs="+",
+        type=_split_file,
+        metavar="SPLIT=FILE",
+        help="each split's file in their format, e.g. test=test_data.txt",
+    )
+    write = commands.add_parser(
+        "export", allow_abbrev=False, help="copy-cot rows -> a file in their format"
+    )
+    write.add_argument("--format", required=True, choices=FORMATS, help="the format to write")
+    write.add_argument("--output_file", required=True, help="file to write")
     write.add_argument(
         "--dataset_name", help="copy-cot dataset (Hub id or folder); omit to generate rows"
     )
-    write.add_argument("--split", default="test")
+    write.add_argument(
+        "--eval_splits", default="test", help="the split to export, one (as copycot evaluate's)"
+    )
     write.add_argument("--direct", action="store_true", help="feng-*: a decoder/ file, no chain")
     write.add_argument(
         "--max_eval_examples", type=int, default=None, help="rows (default: all; generated: 200)"
     )
-    write.add_argument("--seed", type=int, default=0)
+    write.add_argument("--seed", type=int, default=0, help="seeds the subset / generated rows")
     write.add_argument("--dataset_size", default="small", help="generated rows: small or full")
     return parser
 
@@ -382,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(files) != len(args.files):
                 raise PeerFormatError("a split is named twice; give each split one file")
             options = {"length": args.length} if args.length is not None else {}
-            folder = import_files(args.format, files, args.output, **options)
+            folder = import_files(args.format, files, args.output_dir, **options)
             print(f"wrote {folder} ({', '.join(files)})")
             return 0
         from hf_copycot.data import DataArguments, eval_rows
@@ -394,9 +407,15 @@ def main(argv: list[str] | None = None) -> int:
             max_eval_examples=args.max_eval_examples,
             dataset_size=args.dataset_size,
         )
-        rows = eval_rows(source, config, args.split, seed=args.seed)
-        publishing.write_text(Path(args.output), write_lines(args.format, rows, direct=args.direct))
-        print(f"wrote {len(rows['prompt'])} rows to {args.output}")
+        (split, *more) = DataArguments(eval_splits=args.eval_splits).splits() or [""]
+        if more or not split:
+            raise PeerFormatError(
+                f"--eval_splits {args.eval_splits!r}: export writes one split to one file; name one"
+            )
+        rows = eval_rows(source, config, split, seed=args.seed)
+        text = write_lines(args.format, rows, direct=args.direct)
+        publishing.write_text(Path(args.output_file), text)
+        print(f"wrote {len(rows['prompt'])} rows to {args.output_file}")
         return 0
     except (CopycotError, OSError, UnicodeDecodeError) as err:
         message = " ".join(str(err).split())

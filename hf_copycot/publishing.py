@@ -93,11 +93,19 @@ def atomic_dir(target: Path, *, keep_old: bool = False) -> Iterator[Path]:
         raise
 
 
+def _umask() -> int:
+    """This process's umask (os.umask can only be read by setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: Path, text: str) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file.
 
     The temporary name is the writer's own: two processes writing the same file (numba task
-    wrappers, say) each rename a whole file, and the last one wins.
+    wrappers, say) each rename a whole file, and the last one wins. The file gets the mode an
+    ordinary `open` gives (0644 under the usual umask 022), not the temporary file's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +113,7 @@ def write_text(path: Path, text: str) -> None:
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as tmp:
         tmp.write(text)
+        os.fchmod(tmp.fileno(), 0o666 & ~_umask())
     try:
         os.replace(tmp.name, path)
     except OSError:

@@ -207,8 +207,8 @@ def test_stale_staging_of_a_killed_build_is_removed(tmp_path):
         (["--dataset_size", "huge"], "unknown size 'huge'"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--lengths", "abc"], "expected MIN:MAX"),
-        (["--push_to_hub"], "--push_to_hub needs --repo_id"),
-        (["--push_to_hub", "--repo_id", "no-org"], "not of the form ORG/NAME"),
+        (["--push_to_hub"], "--push_to_hub needs --hub_dataset_id"),
+        (["--push_to_hub", "--hub_dataset_id", "no-org"], "not of the form ORG/NAME"),
     ],
 )
 def test_bad_arguments_stop_with_one_line_and_touch_nothing(tmp_path, capsys, args, message):
@@ -293,7 +293,10 @@ def test_push_creates_repo_and_uploads_the_build(tmp_path, capsys, online_hub_cl
     out = tmp_path / "out"
     args = ["--output_dir", str(out), "--configs", "copy", "--train_rows", "5", "--eval_rows", "2"]
     assert (
-        dataset_repo.main([*args, "--push_to_hub", "--repo_id", "ORG/copy-cot", "--private"]) == 0
+        dataset_repo.main(
+            [*args, "--push_to_hub", "--hub_dataset_id", "ORG/copy-cot", "--hub_private_repo"]
+        )
+        == 0
     )
     assert "pushed" in capsys.readouterr().out
     names = [name for name, _ in RecordingApi.calls]
@@ -340,7 +343,7 @@ def test_push_failures_are_one_line_and_keep_the_build(
             "--eval_rows",
             "2",
             "--push_to_hub",
-            "--repo_id",
+            "--hub_dataset_id",
             "ORG/x",
         ]
     )
@@ -438,3 +441,49 @@ def test_card_rebuild_command_reproduces_the_folder(tmp_path):
     ]
     assert dataset_repo.main([*command[2:], "--output_dir", str(tmp_path / "second")]) == 0
     assert tree_bytes(tmp_path / "second") == tree_bytes(first)
+
+
+def test_card_dataset_info_is_datasets_own_and_parses(small_build):
+    """The card's dataset_info (features, splits, sizes) reads back through huggingface_hub's
+    DatasetCard and datasets' DatasetInfosDict, and agrees with what load_dataset loads."""
+    import datasets
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard
+
+    from hf_copycot import CODE_URL
+
+    card = DatasetCard.load(small_build / "README.md")
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    assert CODE_URL in card.text
+    manifest = json.loads((small_build / dataset_repo.MARKER).read_text())
+    assert set(infos) == set(manifest["configs"])
+    for config in ("copy", "lis"):
+        loaded = datasets.load_dataset(str(small_build), config)
+        info = infos[config]
+        assert info.features == loaded["train"].features == dataset_repo.features(config)
+        for split, ds in loaded.items():
+            assert info.splits[split].num_examples == ds.num_rows
+            assert info.splits[split].num_bytes == ds.data.nbytes > 0
+        assert info.dataset_size == sum(s.num_bytes for s in info.splits.values())
+        parquet = sum(p.stat().st_size for p in (small_build / "data" / config).glob("*.parquet"))
+        assert info.download_size == parquet
+
+
+def test_written_files_get_the_mode_open_gives_not_the_temporary_files(tmp_path):
+    """publishing.write_text/write_json stage in a private (0600) temporary file; the result is
+    readable as any file the umask allows (0644 under 022), and a stricter umask still holds."""
+    import os
+    import stat
+
+    from hf_copycot import publishing
+
+    saved = os.umask(0o022)
+    try:
+        publishing.write_json(tmp_path / "eval_results.json", {"a": 1})
+        publishing.write_text(tmp_path / "README.md", "card\n")
+        os.umask(0o077)
+        publishing.write_text(tmp_path / "private.txt", "x\n")
+    finally:
+        os.umask(saved)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert mode == {"eval_results.json": 0o644, "README.md": 0o644, "private.txt": 0o600}

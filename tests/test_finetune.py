@@ -199,6 +199,46 @@ def test_resumed_run_ends_with_identical_weights(preset, use_dataset, copy_lis_d
     assert not all(torch.equal(a[k], v) for k, v in weights(tmp_path / "short").items())
 
 
+def test_save_total_limit_keeps_the_newest_checkpoints(tmp_path):
+    argv = ["--model_name_or_path", "preset:pythia-tiny", "--dataset_config", "copy"]
+    argv += ["--max_length", "6", "--max_steps", "5", "--checkpointing_steps", "1", *FAST]
+    assert run([*argv, "--output_dir", tmp_path / "out", "--save_total_limit", "2"]) == 0
+    kept = finetune.checkpoint_dirs(tmp_path / "out")
+    assert [p.name for p in kept] == ["step_4", "step_5"]
+    assert all((p / "trainer_state.json").exists() for p in kept)
+    assert run([*argv, "--output_dir", tmp_path / "bad", "--save_total_limit", "0"]) == 2
+
+
+def test_rotation_never_deletes_the_checkpoint_just_saved(tmp_path):
+    """A run resumed from an older checkpoint saves below the newest one of the earlier run."""
+    for step in (2, 4, 6, 8):
+        (tmp_path / "checkpoints" / f"step_{step}").mkdir(parents=True)
+    just_saved = tmp_path / "checkpoints" / "step_4"
+    deleted = finetune.rotate_checkpoints(tmp_path, 2, keep=just_saved)
+    assert [p.name for p in deleted] == ["step_2", "step_6"]
+    assert [p.name for p in finetune.checkpoint_dirs(tmp_path)] == ["step_4", "step_8"]
+    assert finetune.rotate_checkpoints(tmp_path, None) == []
+
+
+@pytest.mark.parametrize("tracker", ["trackio", "wandb"])
+def test_report_to_a_tracker_not_installed_fails_in_one_line(
+    tracker, monkeypatch, tmp_path, capsys
+):
+    import accelerate.utils
+
+    monkeypatch.setattr(accelerate.utils, f"is_{tracker}_available", lambda: False)
+    argv = ["--model_name_or_path", "preset:pythia-tiny", "--max_steps", "1"]
+    assert run([*argv, "--output_dir", tmp_path, "--report_to", tracker]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"finetune: error: --report_to {tracker} needs the {tracker} package, which is not "
+        f"installed: pip install hf-copycot[{tracker}]"
+    )
+    assert not any(tmp_path.iterdir())  # stopped before anything was built
+    assert run([*argv, "--output_dir", tmp_path, "--report_to", "mlflowx"]) == 2
+    assert "--report_to mlflowx is not a tracker" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # Several processes
 

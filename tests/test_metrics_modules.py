@@ -222,3 +222,16 @@ print(json.dumps(out))
     assert out["copy"]["exact_match"] == 0.5
     assert out["phonebook"]["exact_match"] == 1.0
     assert out["dp"]["answer_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_metric_info_is_complete_and_links_this_code(name, monkeypatch):
+    """What the Hub shows for a metric: description, citation, homepage, license, code link."""
+    from hf_copycot import CODE_URL
+
+    info = load_metric(name).info
+    assert info.description.strip() and info.citation.strip() and info.inputs_description.strip()
+    assert info.homepage == f"https://huggingface.co/spaces/hf-copycot/{name}"
+    assert info.license == "apache-2.0"
+    assert info.codebase_urls == [f"{CODE_URL}/tree/main/eval/{name}"]
+    assert info.reference_urls

@@ -51,7 +51,9 @@ def test_feng_rows_are_ours():
 def test_imported_folder_trains_and_scores_with_our_metrics(tmp_path):
     out = tmp_path / "feng-ed"
     files = [f"train={FIXTURES / 'feng_ed_chain.txt'}", f"test={FIXTURES / 'feng_ed_direct.txt'}"]
-    assert cli.main(["peers", "import", "--format", "feng-ed", "--output", str(out), *files]) == 0
+    assert (
+        cli.main(["peers", "import", "--format", "feng-ed", "--output_dir", str(out), *files]) == 0
+    )
     data = datasets.load_dataset(str(out), "ed")
     assert data["train"].num_rows == 3 and data["test"].num_rows == 2
     test = load_rows(str(out), "ed", "test").to_dict()  # what finetune / evaluate read
@@ -65,7 +67,9 @@ def test_imported_folder_trains_and_scores_with_our_metrics(tmp_path):
     card = (out / "README.md").read_text()
     assert "feng_ed_direct.txt" in card and "| test | 2 |" in card
     assert card.rstrip().endswith("| 2 |")  # both test prompts are train prompts: counted
-    assert cli.main(["peers", "import", "--format", "feng-ed", "--output", str(out), *files]) == 2
+    assert (
+        cli.main(["peers", "import", "--format", "feng-ed", "--output_dir", str(out), *files]) == 2
+    )
 
 
 def test_jelassi_rows_score_with_our_metrics():
@@ -87,7 +91,16 @@ def test_our_rows_export_and_import_unchanged(fmt, tmp_path):
     low, high = tasks.split_lengths(config)["test"]
     rows = tasks.generate(config, 20, seed=3, min_length=low, max_length=high, split="test")
     out = tmp_path / "theirs.txt"
-    argv = ["peers", "export", "--format", fmt, "--output", str(out), "--max_eval_examples", "20"]
+    argv = [
+        "peers",
+        "export",
+        "--format",
+        fmt,
+        "--output_file",
+        str(out),
+        "--max_eval_examples",
+        "20",
+    ]
     assert cli.main([*argv, "--seed", "3"]) == 0
     assert out.read_text() == peers.write_lines(fmt, rows)
     back = peers.read_rows(fmt, out.read_text(), split="test")
@@ -118,7 +131,7 @@ def test_files_in_another_format_fail_with_the_line(fmt, text, message):
 def test_command_line_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text((FIXTURES / "feng_ed_other_boundary.txt").read_text())
-    argv = ["peers", "import", "--format", "feng-ed", "--output", str(tmp_path / "o")]
+    argv = ["peers", "import", "--format", "feng-ed", "--output_dir", str(tmp_path / "o")]
     assert cli.main([*argv, f"test={bad}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("copycot peers: error:") and "line 2" in err and "\n" not in err

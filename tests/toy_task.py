@@ -1,8 +1,10 @@
 """A whole task in one file: "reverse", write a random string backwards.
 
 `tasks.register(SPEC)` is the only other step; tests/test_toy_task.py then builds its dataset,
-fine-tunes on it, runs `copycot evaluate`, scores it with its metric and shows it in the arena,
-without an edit anywhere else.
+fine-tunes on it, runs `copycot evaluate`, scores it with its metric, shows it in the arena,
+generates its lm-eval task and FORMATS.md row, benchmarks it and runs it in a spawned reproduce
+worker, without an edit anywhere else. (`make registry-files` would commit its lm-eval YAML and
+FORMATS.md row, were it built in.)
 """
 
 from __future__ import annotations

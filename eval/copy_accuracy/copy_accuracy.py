@@ -15,6 +15,12 @@ import datasets
 import evaluate
 import numpy as np
 
+# Where this module lives: its Hub Space and the code it comes from (this module is loaded alone
+# from the Hub, so it names them itself; tests/test_metrics_modules.py keeps them current).
+_HOMEPAGE = "https://huggingface.co/spaces/hf-copycot/copy_accuracy"
+_CODEBASE_URL = "https://github.com/hf-copycot/hf-copycot/tree/main/eval/copy_accuracy"
+_LICENSE = "apache-2.0"
+
 _CITATION = """\
 @article{jelassi2024repeat,
   title   = {Repeat After Me: Transformers are Better than State Space Models at Copying},
@@ -271,6 +277,9 @@ class CopyAccuracy(TextInputsChecked, evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             module_type="metric",
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            codebase_urls=[_CODEBASE_URL],
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,

@@ -20,6 +20,12 @@ import datasets
 import evaluate
 import numpy as np
 
+# Where this module lives: its Hub Space and the code it comes from (this module is loaded alone
+# from the Hub, so it names them itself; tests/test_metrics_modules.py keeps them current).
+_HOMEPAGE = "https://huggingface.co/spaces/hf-copycot/dp_cot_accuracy"
+_CODEBASE_URL = "https://github.com/hf-copycot/hf-copycot/tree/main/eval/dp_cot_accuracy"
+_LICENSE = "apache-2.0"
+
 _CITATION = """\
 @inproceedings{feng2023towards,
   title     = {Towards Revealing the Mystery behind Chain of Thought: A Theoretical Perspective},
@@ -434,6 +440,9 @@ class DpCotAccuracy(TextInputsChecked, evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             module_type="metric",
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            codebase_urls=[_CODEBASE_URL],
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,

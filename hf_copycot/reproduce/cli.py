@@ -12,7 +12,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hf_copycot import flags
 from hf_copycot.errors import RunFailed
 from hf_copycot.paths import models_dir
 from hf_copycot.publishing import atomic_dir
@@ -103,19 +102,21 @@ def result_of(record: dict) -> dict:
     return record["result"]
 
 
-# Old spellings accepted for one release (kebab-case ones too, see hf_copycot.flags).
-RENAMED = {"--preset": "--scale"}
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="copycot reproduce",
         description="Reproduce the COPY and CoT claims: train, evaluate, write report.md.",
     )
     parser.add_argument(
         "--scale", choices=sorted(SCALES), default="cpu", help="how big the experiments are"
     )
-    parser.add_argument("--output_dir", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--output_dir",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"runs, report.md and plots go here (default {DEFAULT_OUTPUT})",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
     parser.add_argument(
         "--workers",
@@ -171,7 +172,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "hf_copycot/reproduce/learning_rates.json)",
     )
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(flags.normalize(argv, parser, renamed=RENAMED))
+    args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
     for flag in ("workers", "cpus_per_job"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_copycot.publishing import write_json
+from hf_copycot.tasks import registered_elsewhere, restore_registered
 
 SPEC_FILE = "job.pkl"
 RESULT_FILE = "job_result.json"
@@ -69,7 +70,8 @@ class Accelerated:
 
     def __call__(self, job, job_dir: Path, model_dir: Path | None) -> dict:
         spec, result = job_dir / SPEC_FILE, job_dir / RESULT_FILE
-        spec.write_bytes(pickle.dumps((self.execute, job, job_dir, model_dir)))
+        added = registered_elsewhere()  # the launched processes register the same tasks
+        spec.write_bytes(pickle.dumps((self.execute, job, job_dir, model_dir, added)))
         sys.stdout.flush()
         sys.stderr.flush()
         # stdout and stderr are the run's log (runner._output_to): the processes write there too.
@@ -84,7 +86,8 @@ class Accelerated:
 def main(argv: list[str] | None = None) -> int:
     """One launched process: run the pickled job; rank 0 writes the result (atomically)."""
     (spec,) = sys.argv[1:] if argv is None else argv
-    execute, job, job_dir, model_dir = pickle.loads(Path(spec).read_bytes())
+    execute, job, job_dir, model_dir, added = pickle.loads(Path(spec).read_bytes())
+    restore_registered(added)
     result = execute(job, job_dir, model_dir)
     if result is None:
         return 1

@@ -43,6 +43,7 @@ from hf_copycot import __version__
 from hf_copycot.errors import JobFailed
 from hf_copycot.flags import to_argv
 from hf_copycot.publishing import write_json
+from hf_copycot.tasks import registered_elsewhere, restore_registered
 
 RESULT_FILE = "result.json"
 MODEL_DIR = "model"  # a finetune job's output folder, inside its run folder
@@ -297,7 +298,7 @@ class LocalLauncher:
                 max_workers=self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(self.threads, slots if self.gpus else None),
+                initargs=(self.threads, slots if self.gpus else None, registered_elsewhere()),
             )
         future = self._pool.submit(_run_one, execute, job, job_dir, model_dir)
         self._pool_of[future] = self._pool
@@ -334,10 +335,12 @@ def _failure(job: Job, reason: str, log: str | None = None) -> dict:
     return job.record(failed=reason, log=log, result=None)
 
 
-def _init_worker(threads: int, gpu_queue=None) -> None:
-    """A worker process's set-up: its torch threads, and its GPU (before CUDA starts)."""
+def _init_worker(threads: int, gpu_queue=None, added_tasks: dict[str, str] | None = None) -> None:
+    """A worker process's set-up: its torch threads, its GPU (before CUDA starts), and the tasks
+    the parent registered (a spawned process starts with the built-in ones only)."""
     if gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu_queue.get()
+    restore_registered(added_tasks or {})
     import torch
 
     torch.set_num_threads(threads)

@@ -22,6 +22,7 @@ so splits never share a random stream. Lengths are uniform in [min_length, max_l
 from __future__ import annotations
 
 import functools
+import importlib
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -115,6 +116,8 @@ __all__ = [
     "problem_keys",
     "records",
     "register",
+    "registered_elsewhere",
+    "restore_registered",
     "rows_table",
     "split_lengths",
     "split_rows",
@@ -122,20 +125,62 @@ __all__ = [
 ]
 
 
-def register(spec: TaskSpec) -> TaskSpec:
-    """Add a task: from here on every part of hf-copycot offers it (tests/toy_task.py shows one)."""
+# Tasks added with `register`: name -> the module that declares the spec. A spawned process (the
+# workers of `copycot reproduce`) starts with the built-in tasks only; `restore_registered` there
+# re-imports these modules, so a registered task reaches every process that runs a job.
+_ADDED: dict[str, str] = {}
+
+
+def register(spec: TaskSpec, module: str | None = None) -> TaskSpec:
+    """Add a task: from here on every part of hf-copycot offers it (tests/toy_task.py shows one).
+
+    `module` is where the spec is declared (by default its builder's module): worker processes
+    import it to register the same task, so it must be importable by that name.
+    """
     if spec.name in SPECS:
         raise ValueError(f"a task named {spec.name!r} is already registered; pick another name")
     unknown = set(spec.extra_columns) & set(SHARED_COLUMNS)
     if unknown:
         raise ValueError(f"task {spec.name!r} redefines the shared column {sorted(unknown)[0]!r}")
     SPECS[spec.name] = spec
+    _ADDED[spec.name] = module or spec.build.__module__
     return spec
 
 
 def unregister(name: str) -> None:
     """Remove a task added with `register`."""
     SPECS.pop(name, None)
+    _ADDED.pop(name, None)
+
+
+def registered_elsewhere() -> dict[str, str]:
+    """Tasks added with `register` in this process: name -> module declaring its spec."""
+    return dict(_ADDED)
+
+
+def restore_registered(added: Mapping[str, str]) -> None:
+    """Register, in this process, the tasks another process added (`registered_elsewhere()`).
+
+    Each module is imported; a module that registers its task on import is left at that, else its
+    module-level `TaskSpec` of that name is registered.
+    """
+    for name, module_name in added.items():
+        if name in SPECS:
+            continue
+        module = importlib.import_module(module_name)
+        if name in SPECS:
+            continue
+        found = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, TaskSpec) and value.name == name
+        ]
+        if not found:
+            raise ValueError(
+                f"task {name!r} was registered from module {module_name!r}, which declares no "
+                f"TaskSpec named {name!r}; pass register(spec, module=...) naming the module that does"
+            )
+        register(found[0], module_name)
 
 
 def get_spec(task: str) -> TaskSpec:

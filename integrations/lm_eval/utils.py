@@ -50,3 +50,24 @@ def process_results_dp(doc: dict, results: list[str]) -> dict[str, float]:
         results[:1], [doc["answer"]], prompts=[doc["prompt"]], task=doc["task"], cot=True
     )
     return _only(scores)
+
+
+def doc_to_text_stream_dp(doc: dict) -> str:
+    """stream_dp without chain of thought: the prompt `m=M:`, then the inputs it is given."""
+    return doc["prompt"] + " ".join(str(value) for value in doc["values"]) + "|"
+
+
+def process_results_stream_dp(doc: dict, results: list[str]) -> dict[str, float]:
+    """stream_dp: the answer written after the given inputs (generate_until cannot interleave the
+    inputs with the states, so the harness scores it without chain of thought). With no chain the
+    written target is the answer alone, so its exact match is the answer's accuracy."""
+    module = scoring_module("dp_cot_accuracy")
+    scores, _ = module.score_chains(
+        results[:1],
+        [doc["answer"]],
+        prompts=[doc_to_text_stream_dp(doc)],
+        task=doc["task"],
+        cot=False,
+    )
+    scores = _only(scores)
+    return {**scores, "exact_match": scores["answer_accuracy"]}

@@ -20,10 +20,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 try:
-    from hf_copycot import arena, flags
+    from hf_copycot import arena
 except ImportError:  # a clone run without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from hf_copycot import arena, flags
+    from hf_copycot import arena
 
 import gradio as gr
 import pandas as pd
@@ -50,7 +50,9 @@ wrote are **grey**. A Transformer's KV cache grows with every token; Mamba's sta
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(
-        prog="copycot space", description="Serve the copy arena (Gradio) and print its URL."
+        allow_abbrev=False,
+        prog="copycot space",
+        description="Serve the copy arena (Gradio) and print its URL.",
     )
     parser.add_argument(
         "--model_a",
@@ -65,7 +67,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="where to look for trained models (default: hf_copycot.paths.models_dir())",
     )
-    parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument(
+        "--host",
+        default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to serve on (default 127.0.0.1, or GRADIO_SERVER_NAME)",
+    )
     parser.add_argument(
         "--port",
         type=int,
@@ -73,10 +79,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="default: the first free port from 7860",
     )
     parser.add_argument(
-        "--max_input_chars", type=int, default=int(env.get("COPYCOT_MAX_INPUT_CHARS", 4000))
+        "--max_input_chars",
+        type=int,
+        default=int(env.get("COPYCOT_MAX_INPUT_CHARS", 4000)),
+        help="longest typed string accepted (default 4000, or COPYCOT_MAX_INPUT_CHARS)",
     )
     parser.add_argument(
-        "--max_new_tokens", type=int, default=int(env.get("COPYCOT_MAX_NEW_TOKENS", 512))
+        "--max_new_tokens",
+        type=int,
+        default=int(env.get("COPYCOT_MAX_NEW_TOKENS", 512)),
+        help="most tokens a model writes per race (default 512, or COPYCOT_MAX_NEW_TOKENS)",
     )
     parser.add_argument(
         "--concurrency",
@@ -84,7 +96,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=int(env.get("COPYCOT_CONCURRENCY", 1)),
         help="generations running at once (the others wait in the queue)",
     )
-    parser.add_argument("--queue_size", type=int, default=int(env.get("COPYCOT_QUEUE_SIZE", 16)))
+    parser.add_argument(
+        "--queue_size",
+        type=int,
+        default=int(env.get("COPYCOT_QUEUE_SIZE", 16)),
+        help="requests waiting at most (default 16, or COPYCOT_QUEUE_SIZE)",
+    )
     parser.add_argument(
         "--dtype", default=None, help="float32 (default), bfloat16, float16 or auto"
     )
@@ -95,7 +112,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "of training the copy pair first (what `make demo` trains; a few minutes on a CPU)",
     )
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(flags.normalize(argv, parser))
+    args = parser.parse_args(argv)
     args.model_a += [name for name in env.get("COPYCOT_MODEL_A", "").split(",") if name]
     args.model_b += [name for name in env.get("COPYCOT_MODEL_B", "").split(",") if name]
     if env.get("SPACE_ID"):  # running on the Hub
