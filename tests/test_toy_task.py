@@ -169,6 +169,18 @@ def test_reproduce_workers_register_it(reverse, tmp_path):
     assert result["result"]["exact_match"] == 1.0 and result["result"]["tasks"][-1] == "reverse"
 
 
+@pytest.mark.slow
+def test_ray_workers_register_it(reverse, ray_address, tmp_path):
+    from hf_copycot.reproduce.ray_launcher import RayLauncher
+    from hf_copycot.reproduce.runner import Job, run_jobs
+
+    job = Job("evaluate", "reverse in a Ray worker", (Rows(count=8),))
+    results = run_jobs([job], tmp_path, launcher=RayLauncher(1, 0), execute=generate_in_worker)
+    result = results[job.key]
+    assert "failed" not in result, result.get("log")
+    assert result["result"]["exact_match"] == 1.0 and "reverse" in result["result"]["tasks"]
+
+
 def test_restore_registered_names_a_module_without_the_spec():
     with pytest.raises(ValueError, match="declares no TaskSpec named 'nowhere'"):
         tasks.restore_registered({"nowhere": "toy_task"})

@@ -24,6 +24,7 @@ from pathlib import Path
 from hf_copycot.errors import ArgumentError, JobFailed
 from hf_copycot.reproduce import job_process
 from hf_copycot.reproduce.runner import Execute, Job, Outcome, _init_worker, _run_one
+from hf_copycot.tasks import registered_elsewhere
 
 # Job kinds that can run over several GPUs; a timed measurement runs on one.
 MULTI_GPU_KINDS = frozenset({"finetune", "evaluate"})
@@ -79,7 +80,13 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[dict]:
 
 
 def _task(
-    execute: Execute, job: Job, job_dir: str, model_dir: str | None, cpus: int, gpus: int
+    execute: Execute,
+    job: Job,
+    job_dir: str,
+    model_dir: str | None,
+    cpus: int,
+    gpus: int,
+    added_tasks: dict[str, str] | None = None,
 ) -> tuple:
     """One job inside a Ray worker: ("done", payload) or ("failed", reason, log)."""
     ray = _ray()
@@ -92,7 +99,7 @@ def _task(
             "every node sees at the same path (a shared file system)",
             None,
         )
-    _init_worker(cpus)
+    _init_worker(cpus, None, added_tasks)  # the tasks the driver registered, re-registered
     if gpus:  # Ray sets it too; said here so the processes accelerate starts inherit it
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in ray.get_gpu_ids())
     if gpus > 1 and job.kind in MULTI_GPU_KINDS:
@@ -149,6 +156,7 @@ class RayLauncher:
             str(model_dir.resolve()) if model_dir else None,
             self.cpus,
             self.gpus,
+            registered_elsewhere(),
         )
         self._jobs[ref] = job
         return ref
