@@ -135,6 +135,10 @@ def load_rows(
     import datasets
 
     where = "local folder" if Path(dataset_name).is_dir() else "dataset"
+    if where == "local folder":  # a damaged shard is named, never read as rows
+        from hf_copycot.dataset_repo import verify_split
+
+        verify_split(dataset_name, config, split)
     try:
         data = datasets.load_dataset(dataset_name, config, split=split, revision=revision)
     except Exception as err:  # datasets raises many types (ValueError, FileNotFoundError, ...)
