@@ -332,9 +332,11 @@ def parse_args(argv: list[str] | None = None):
     """(ModelArguments, DataArguments, EvaluateArguments) from flags, old spellings included."""
     parser = HfArgumentParser(ARGUMENT_TYPES, prog="copycot evaluate")
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, args = parser.parse_args_into_dataclasses(
-        args=flags.normalize(argv, parser, renamed=RENAMED)
+    model_args, data_args, args, rest = parser.parse_args_into_dataclasses(
+        args=flags.normalize(argv, parser, renamed=RENAMED), return_remaining_strings=True
     )
+    if rest:  # argparse's own one-line error, not HfArgumentParser's ValueError traceback
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.output:
         print(
             f"{parser.prog}: warning: --output is deprecated, use --output_dir (writes "

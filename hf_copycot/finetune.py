@@ -155,7 +155,10 @@ def parse_args(argv: list[str] | None = None):
         ]
         argv = from_file + argv
     argv = flags.normalize(argv, parser, renamed=RENAMED)
-    return parser.parse_args_into_dataclasses(args=argv)
+    *parsed, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if rest:  # argparse's own one-line error, not HfArgumentParser's ValueError traceback
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return tuple(parsed)
 
 
 def check_args(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments):
