@@ -21,6 +21,7 @@ the worker processes it started), at a uniformly drawn time within an uninterrup
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -31,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,7 +59,7 @@ PYTHON = sys.executable
 BUILD = [PYTHON, str(REPO / "dataset_scripts" / "build_copy_cot.py")]
 COPYCOT = [PYTHON, "-m", "hf_copycot.cli"]
 # A build of a few seconds: enough shards and files for a kill to land in the middle of writing.
-BUILD_ARGS = ["--configs", "copy", "lis", "ed", "--train_rows", "4000", "--eval_rows", "400"]
+BUILD_ARGS = ["--configs", "copy", "lis", "ed", "--train_rows", "20000", "--eval_rows", "1000"]
 FINETUNE_ARGS = [
     "--dataset_config", "copy", "--max_length", "8", "--max_steps", "12",
     "--checkpointing_steps", "3", "--eval_steps", "6", "--per_device_train_batch_size", "4",
@@ -77,6 +79,7 @@ class Tally:
     survived: int = 0
     lost: int = 0
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def add(self, survived: bool, lost: bool = False, note: str | None = None) -> None:
         self.trials += 1
@@ -122,6 +125,12 @@ def timed(command: list[str], **kwargs) -> tuple[subprocess.CompletedProcess, fl
     started = time.perf_counter()
     result = run(command, **kwargs)
     return result, time.perf_counter() - started
+
+
+def last_line(stderr: str) -> str:
+    """The last non-empty line of a command's stderr, for a note."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def one_error_line(stderr: str, *needles: str) -> bool:
@@ -576,7 +585,7 @@ def disk_full_build(trials: int, rng: random.Random, work: Path) -> Tally:
             said = result.returncode == 2 and one_error_line(result.stderr, "no space left")
             kept = digests(out) == before
             clean = not leftovers(mount)
-            note = f"trial {trial}: rc={result.returncode} said={said} kept={kept} clean={clean}"
+            note = f"trial {trial}: rc={result.returncode} said={said} kept={kept} clean={clean}: {last_line(result.stderr)}"
             tally.add(said and kept and clean, not kept, note)
     return tally
 
@@ -589,7 +598,6 @@ def disk_full_checkpoint(trials: int, rng: random.Random, work: Path) -> Tally:
         "full disk during checkpoint / model save (tmpfs)",
         "python benchmarks/faults.py --only disk_full_checkpoint",
     )
-    reference, _ = reference_finetune(work, "pythia-tiny")
     seed_run = work / "disk-checkpoint-seed"
     if not (seed_run / "eval_results.json").exists():  # 6 updates: checkpoints 3 and 6, a model
         shutil.rmtree(seed_run, ignore_errors=True)
@@ -615,7 +623,7 @@ def disk_full_checkpoint(trials: int, rng: random.Random, work: Path) -> Tally:
             after = digests(out)
             kept = all(after.get(name) == digest for name, digest in before.items())
             clean = not leftovers(mount)
-            note = f"trial {trial}: rc={result.returncode} said={said} kept={kept} clean={clean}"
+            note = f"trial {trial}: rc={result.returncode} said={said} kept={kept} clean={clean}: {last_line(result.stderr)}"
             tally.add(said and kept and clean, not kept, note)
     return tally
 
@@ -787,3 +795,192 @@ def fuzz_metrics(cases: int, rng: random.Random, work: Path) -> Tally:
         tally.add(bool(scores) and all(math.isfinite(v) and v >= 0 for v in scores),
                   note=f"{name}: result {result!r:.200}")  # fmt: skip
     return tally
+
+
+# ---------------------------------------------------------------------------------------------
+# The Space under load
+
+SPACE_DEADLINE_S = 120.0  # every request answered or refused within this (stated in the table)
+SPACE_LIMITS = ["--max_input_chars", "300", "--max_new_tokens", "64", "--concurrency", "1",
+                "--queue_size", "16"]  # fmt: skip
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def space_load(clients: int, rng: random.Random, work: Path) -> Tally:
+    """`clients` gradio_client clients at once, each racing both tiny models on an input at or past
+    the Space's bounds (text of 0 to 10x --max_input_chars characters, lengths out of range, a
+    model that is not offered): every request is answered, or refused in one line, within
+    SPACE_DEADLINE_S; the server's resident memory is sampled throughout."""
+    import socket
+    import threading
+
+    from gradio_client import Client
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from tiny_models import save_tiny_model
+
+    tally = Tally(
+        f"Space under load ({clients} concurrent clients)",
+        "python benchmarks/faults.py --only space_load",
+    )
+    root = work / "space"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "no-models").mkdir(parents=True)
+    mamba = save_tiny_model("mamba", root / "mamba-tiny")
+    pythia = save_tiny_model("gpt_neox", root / "pythia-tiny")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [*COPYCOT, "space", "--port", str(port), "--model_a", str(mamba), "--model_b",
+               str(pythia), "--models_dir", str(root / "no-models"), *SPACE_LIMITS]  # fmt: skip
+    log = (root / "server.log").open("w")
+    env = {**ENV, "COPYCOT_MODEL_A": "", "COPYCOT_MODEL_B": ""}
+    env.pop("SPACE_ID", None)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    peak, stop = [0.0], threading.Event()
+    try:
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", server.stdout.readline())
+        if not match:
+            tally.notes.append("server did not start: " + (root / "server.log").read_text()[-300:])
+            return tally
+        url = match.group(1)
+        start_rss = _rss_mb(server.pid)
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], _rss_mb(server.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cases = []
+        for i in range(clients):
+            text = "ab" * (rng.choice([1, 4, 20, 146, 146, 0, 150, 151, 1500]))  # cap 300
+            length = rng.choice([1, 5, 5, 5, 292, 293, 0, -3])  # the slider's bounds: 1..292
+            model_b = str(pythia) if rng.random() < 0.9 else "no/such-model"
+            cases.append(["copy", text, i, length, 4, str(mamba), model_b])
+        outcomes: list[tuple[str, float, str]] = [("", 0.0, "")] * clients
+        barrier = threading.Barrier(clients)
+
+        def client(i: int) -> None:
+            started = None
+            try:
+                handle = Client(url, verbose=False)
+                barrier.wait()
+                started = time.perf_counter()
+                job = handle.submit(*cases[i], api_name="/run")
+                result = job.result(timeout=SPACE_DEADLINE_S)
+                kind = "answered" if len(result) == 4 else "odd"
+                outcomes[i] = (kind, time.perf_counter() - started, "")
+            except Exception as error:
+                seconds = time.perf_counter() - started if started else 0.0
+                message = str(error).strip()
+                kind = "refused" if message and "\n" not in message else "unclear"
+                if isinstance(error, TimeoutError) or seconds >= SPACE_DEADLINE_S:
+                    kind = "late"
+                outcomes[i] = (kind, seconds, f"{type(error).__name__}: {message[:120]}")
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(SPACE_DEADLINE_S + 60)
+        stop.set()
+        sampler.join()
+        kinds = [kind for kind, _, _ in outcomes]
+        for kind, seconds, message in outcomes:
+            tally.add(kind in ("answered", "refused") and seconds < SPACE_DEADLINE_S,
+                      note=f"{kind} after {seconds:.1f}s: {message}")  # fmt: skip
+        reasons = sorted(
+            {m.split(":", 1)[1].strip()[:60] for k, _, m in outcomes if k == "refused"}
+        )
+        tally.notes[:0] = [
+            f"{kinds.count('answered')} answered, {kinds.count('refused')} refused in one line; "
+            f"slowest {max(s for _, s, _ in outcomes):.1f} s (deadline {SPACE_DEADLINE_S:.0f} s); "
+            f"server RSS {start_rss:.0f} MB at start, {peak[0]:.0f} MB peak; queue: "
+            + " ".join(SPACE_LIMITS[4:]),
+            "refusals: " + " | ".join(reasons),
+        ]
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    return tally
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+FAULTS: dict[str, Callable[[int, random.Random, Path], Tally]] = {
+    "kill_build": kill_build,
+    "kill_finetune": kill_finetune,
+    "kill_reproduce": kill_reproduce,
+    "two_builds": two_builds,
+    "two_reproduces": two_reproduces,
+    "corrupt_cache": corrupt_cache,
+    "corrupt_checkpoint": corrupt_checkpoint,
+    "corrupt_shard": corrupt_shard,
+    "disk_full_build": disk_full_build,
+    "disk_full_checkpoint": disk_full_checkpoint,
+    "fuzz_cli": fuzz_cli,
+    "fuzz_metrics": fuzz_metrics,
+    "space_load": space_load,
+}
+# Trials of the long form where --trials does not say: the fuzzers count generated cases, the
+# Space its concurrent clients; the slowest targets fewer trials.
+LONG_FORM = {"two_builds": 10, "two_reproduces": 3, "corrupt_cache": 10, "corrupt_checkpoint": 10,
+             "corrupt_shard": 10, "disk_full_build": 5, "disk_full_checkpoint": 5,
+             "fuzz_cli": 400, "fuzz_metrics": 300, "space_load": 40}  # fmt: skip
+
+
+def table(tallies: list[Tally]) -> str:
+    lines = [
+        "| fault | trials | survived | data lost | seconds | notes |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for t in tallies:
+        notes = "; ".join(t.notes).replace("|", "/")
+        lines.append(
+            f"| {t.fault} | {t.trials} | {t.survived} | {t.lost} | {t.seconds:.0f} | {notes} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help=f"comma-separated of: {', '.join(FAULTS)}")
+    parser.add_argument("--trials", type=int, default=None, help="per fault (default: 20 kills)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(FAULTS)
+    unknown = [name for name in names if name not in FAULTS]
+    if unknown:
+        parser.error(f"unknown fault {unknown[0]!r}; choose from {', '.join(FAULTS)}")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="copycot-faults-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tallies = []
+    for name in names:
+        trials = args.trials or LONG_FORM.get(name, 20)
+        started = time.perf_counter()
+        tally = FAULTS[name](trials, random.Random(f"{args.seed}-{name}"), work)
+        tally.seconds = time.perf_counter() - started
+        tallies.append(tally)
+        print(f"{name}: {tally.survived}/{tally.trials} survived, {tally.lost} lost "
+              f"({tally.seconds:.0f} s)", flush=True)  # fmt: skip
+    print(table(tallies))
+    return 0 if all(t.survived == t.trials and not t.lost for t in tallies) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -487,8 +487,10 @@ def save_checkpoint(
             publishing.write_json(staging / "trainer_state.json", state)
             publishing.swap_in(staging, final)
     except BaseException as error:  # a full disk, Ctrl-C: no half checkpoint stays behind
+        full = publishing.is_disk_full(error, final.parent)
         shutil.rmtree(staging, ignore_errors=True)
-        publishing.raise_if_disk_full(error, final)
+        if full:
+            raise publishing.disk_full_error(final) from None
         raise
     accelerator.wait_for_everyone()
 

@@ -96,28 +96,41 @@ def atomic_dir(target: Path, *, keep_old: bool = False) -> Iterator[Path]:
         yield staging
         swap_in(staging, target, keep_old=keep_old)
     except BaseException as error:
+        full = is_disk_full(error, target.parent)
         shutil.rmtree(staging, ignore_errors=True)
-        raise_if_disk_full(error, target)
+        if full:
+            raise disk_full_error(target) from None
         raise
 
 
-def is_disk_full(error: BaseException) -> bool:
-    """ENOSPC / EDQUOT, also when a library (pyarrow, torch) re-raised it in words of its own."""
-    if isinstance(error, DiskFullError):
-        return False  # already worded
+NEARLY_FULL = 1 << 20  # bytes free below which a failed write is taken for a full disk
+
+
+def is_disk_full(error: BaseException, folder: Path | None = None) -> bool:
+    """Whether `error` is a full disk: ENOSPC / EDQUOT, the words of a library that re-raised it
+    (pyarrow), or (torch.save says only "unexpected pos") any write error while `folder`'s file
+    system has less than NEARLY_FULL bytes free. Call it before removing what failed to write."""
+    if isinstance(error, DiskFullError) or not isinstance(error, Exception):
+        return False  # already worded; Ctrl-C
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     text = str(error)
-    return "No space left on device" in text or "Disk quota exceeded" in text
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return True
+    if folder is None or not isinstance(error, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL
+    except OSError:
+        return False
 
 
-def raise_if_disk_full(error: BaseException, target: Path) -> None:
-    """Re-raise a full disk met while writing `target` as one line: what, where, and the fix."""
-    if is_disk_full(error):
-        raise DiskFullError(
-            f"no space left on the device while writing {target}; free space in {target.parent} "
-            f"and run again (what was at {target} before is unchanged)"
-        ) from None
+def disk_full_error(target: Path) -> DiskFullError:
+    """A full disk met while writing `target`, in one line: what, where, and the fix."""
+    return DiskFullError(
+        f"no space left on the device while writing {target}; free space in {target.parent} "
+        f"and run again (what was at {target} before is unchanged)"
+    )
 
 
 def write_text(path: Path, text: str) -> None:
@@ -136,9 +149,11 @@ def write_text(path: Path, text: str) -> None:
             tmp.write(text)
         os.replace(tmp.name, path)
     except BaseException as error:
+        full = is_disk_full(error, path.parent)
         with contextlib.suppress(OSError):
             os.unlink(tmp.name)
-        raise_if_disk_full(error, path)
+        if full:
+            raise disk_full_error(path) from None
         raise
 
 
