@@ -59,7 +59,7 @@ PYTHON = sys.executable
 BUILD = [PYTHON, str(REPO / "dataset_scripts" / "build_copy_cot.py")]
 COPYCOT = [PYTHON, "-m", "hf_copycot.cli"]
 # A build of a few seconds: enough shards and files for a kill to land in the middle of writing.
-BUILD_ARGS = ["--configs", "copy", "lis", "ed", "--train_rows", "20000", "--eval_rows", "1000"]
+BUILD_ARGS = ["--configs", "copy", "lis", "ed", "--train_rows", "12000", "--eval_rows", "1000"]
 FINETUNE_ARGS = [
     "--dataset_config", "copy", "--max_length", "8", "--max_steps", "12",
     "--checkpointing_steps", "3", "--eval_steps", "6", "--per_device_train_batch_size", "4",
@@ -330,11 +330,12 @@ def _checkpoint_ok(folder: Path) -> bool:
     return True
 
 
-def kill_reproduce(trials: int, rng: random.Random, work: Path) -> Tally:
+def kill_reproduce(trials: int, rng: random.Random, work: Path, kills_per_run: int = 3) -> Tally:
     """kill -9 (the command and its workers) during `copycot reproduce --scale smoke --seeds 1
-    --only copy_length`, then run it again: every result.json there at the kill is reused
-    untouched (the re-run says so and does not rewrite it), and the report's numbers equal an
-    uninterrupted run's."""
+    --only copy_length`, up to `kills_per_run` times in a row on one output folder (each restart
+    goes on from what the last one left), then run it to the end: at every restart each
+    result.json already there is valid and is reused untouched (never rewritten), the finishing run
+    says how many it reused, and its numbers equal an uninterrupted run's."""
     tally = Tally(
         "kill -9 during copycot reproduce (smoke)",
         "python benchmarks/faults.py --only kill_reproduce",
@@ -342,27 +343,36 @@ def kill_reproduce(trials: int, rng: random.Random, work: Path) -> Tally:
     reference, seconds = reference_reproduce(work)
     expected = reproduce_outcome(reference)
     out = work / "kill-reproduce"
-    reused_total = 0
-    for trial in range(trials):
-        shutil.rmtree(out, ignore_errors=True)
-        env = reproduce_env(out)
-        kill_at(reproduce_command(out), rng.uniform(0.0, seconds), env=env)
-        finished = {
-            path: (path.stat().st_mtime_ns, path.read_bytes())
-            for path in out.glob("runs/*/result.json")
-        }
-        honest = all(_result_ok(path) for path in finished)
-        result = run(reproduce_command(out), env=env)
-        kept = all(
-            path.exists() and (path.stat().st_mtime_ns, path.read_bytes()) == before
-            for path, before in finished.items()
+    reused_total, env = 0, reproduce_env(out)
+    shutil.rmtree(out, ignore_errors=True)
+
+    def snapshot() -> dict[Path, tuple[int, bytes]]:
+        return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("runs/*/result.json")}
+
+    def untouched(before: dict[Path, tuple[int, bytes]]) -> bool:
+        return all(
+            p.exists() and (p.stat().st_mtime_ns, p.read_bytes()) == v for p, v in before.items()
         )
-        said = f"{len(finished)} cached" in result.stdout
-        same = result.returncode == 0 and reproduce_outcome(out) == expected
-        reused_total += len(finished)
+
+    for trial in range(trials):
+        before = snapshot()
+        killed = kill_at(reproduce_command(out), rng.uniform(0.0, seconds), env=env)
+        honest = all(_result_ok(path) for path in out.glob("runs/*/result.json"))
+        kept = untouched(before)
+        reused_total += len(before)
+        last = trial == trials - 1 or (trial + 1) % kills_per_run == 0 or not killed
+        said = same = True
+        if last:  # run it to the end and compare with the uninterrupted run
+            before = snapshot()
+            result = run(reproduce_command(out), env=env)
+            kept &= untouched(before)
+            said = f"{len(before)} cached" in result.stdout
+            same = result.returncode == 0 and reproduce_outcome(out) == expected
+            reused_total += len(before)
+            shutil.rmtree(out, ignore_errors=True)
         note = f"trial {trial}: honest={honest} kept={kept} said={said} same={same}"
         tally.add(honest and kept and said and same, not (kept and same), note)
-    tally.notes.insert(0, f"{reused_total} finished runs reused across the re-runs")
+    tally.notes.insert(0, f"{reused_total} finished runs found again at restarts, none rewritten")
     return tally
 
 

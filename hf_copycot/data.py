@@ -136,9 +136,9 @@ def load_rows(
 
     where = "local folder" if Path(dataset_name).is_dir() else "dataset"
     if where == "local folder":  # a damaged shard is named, never read as rows
-        from hf_copycot.dataset_repo import verify_split
+        from hf_copycot.dataset_repo import verify_config
 
-        verify_split(dataset_name, config, split)
+        verify_config(dataset_name, config)
     try:
         data = datasets.load_dataset(dataset_name, config, split=split, revision=revision)
     except Exception as err:  # datasets raises many types (ValueError, FileNotFoundError, ...)

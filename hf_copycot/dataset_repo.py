@@ -426,30 +426,32 @@ def build_lock(output_dir: Path):
     return folder_lock(output_dir.parent / f".{output_dir.name}.lock", f"--output_dir {output_dir}")
 
 
-def verify_split(folder: str | os.PathLike, config: str, split: str) -> None:
-    """Check the parquet shards of one split of a local build against the sha256 its marker
-    recorded; CorruptFileError names the damaged shard and the rebuild command. Folders that are
-    not builds of this module, or older builds without digests, are left to `datasets`."""
+def verify_config(folder: str | os.PathLike, config: str) -> None:
+    """Check the parquet shards of one config of a local build (every split: `datasets` prepares
+    them all whichever split is asked for) against the sha256 its marker recorded;
+    CorruptFileError names the damaged shard and the rebuild command. Folders that are not builds
+    of this module, or older builds without digests, are left to `datasets`."""
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MARKER).read_text("utf-8"))
-        info = manifest["configs"][config]["splits"][split]
+        splits = manifest["configs"][config]["splits"]
+        digests = {name: d for info in splits.values() for name, d in info["file_sha256"].items()}
     except FileNotFoundError:
         return
-    except (OSError, ValueError, KeyError, TypeError):
+    except KeyError:  # a build from before the digests, or no such config (`datasets` says so)
+        return
+    except (OSError, ValueError, TypeError, AttributeError):
         raise CorruptFileError(
-            f"{folder / MARKER} is damaged or lacks {config}/{split}; rebuild the folder with "
-            "`python dataset_scripts/build_copy_cot.py --output_dir "
-            f"{folder}` and the arguments its README.md records"
+            f"{folder / MARKER} is damaged; rebuild the folder with `python "
+            f"dataset_scripts/build_copy_cot.py --output_dir {folder}` and the arguments its "
+            "README.md records"
         ) from None
-    digests = info.get("file_sha256") if isinstance(info, dict) else None
-    if digests:
-        check_digests(
-            folder,
-            digests,
-            f"rebuild it with `python dataset_scripts/build_copy_cot.py --output_dir {folder} "
-            f"{manifest.get('arguments', '')}`".rstrip(),
-        )
+    check_digests(
+        folder,
+        digests,
+        f"rebuild it with `python dataset_scripts/build_copy_cot.py --output_dir {folder} "
+        f"{manifest.get('arguments', '')}`",
+    )
 
 
 def _generate_splits(

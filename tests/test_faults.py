@@ -118,9 +118,8 @@ def test_a_damaged_parquet_shard_is_named_with_the_rebuild_command(small_build, 
     publishing.shutil.copytree(small_build, folder)
     shard = next((folder / "data" / "copy").glob("test-*.parquet"))
     faults.damage(shard, random.Random(3))
-    assert len(load_rows(str(folder), "copy", "train")) == 40  # the other splits still load
-    with pytest.raises(CorruptFileError) as caught:
-        load_rows(str(folder), "copy", "test")
+    with pytest.raises(CorruptFileError) as caught:  # datasets would read it for any split
+        load_rows(str(folder), "copy", "train")
     assert str(shard) in str(caught.value) and "build_copy_cot.py" in str(caught.value)
 
 
