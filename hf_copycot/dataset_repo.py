@@ -423,7 +423,8 @@ def build_lock(output_dir: Path):
     """One build per output folder at a time. The lock file sits beside the folder (the build
     replaces the folder itself), and the kernel releases it when the builder exits or dies."""
     output_dir = Path(output_dir)
-    return folder_lock(output_dir.parent / f".{output_dir.name}.lock", f"--output_dir {output_dir}")
+    lock_file = output_dir.parent / f".{output_dir.name}-build.lock"
+    return folder_lock(lock_file, f"--output_dir {output_dir}", remove=True)
 
 
 def verify_config(folder: str | os.PathLike, config: str) -> None:

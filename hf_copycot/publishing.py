@@ -197,16 +197,19 @@ def check_digests(folder: Path, digests: dict[str, str], fix: str) -> None:
 
 
 @contextlib.contextmanager
-def folder_lock(lock_file: Path, what: str) -> Iterator[None]:
+def folder_lock(lock_file: Path, what: str, *, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on `lock_file` (fcntl.flock) for the block, or raise FolderBusyError
     at once when another process holds it. The kernel drops the lock when the holder exits or is
-    killed, so a crash never leaves a folder locked."""
+    killed, so a crash never leaves a folder locked. With `remove`, the holder deletes the file
+    when done (a taker checks that the file it locked is still the one at the path)."""
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     handle = open(lock_file, "a+")  # noqa: SIM115 (held for the whole block)
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if remove and os.fstat(handle.fileno()).st_ino != _inode(lock_file):
+                raise BlockingIOError  # its holder removed it meanwhile: another may hold a new one
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -220,8 +223,18 @@ def folder_lock(lock_file: Path, what: str) -> Iterator[None]:
             handle.write(f"pid {os.getpid()}\n")
             handle.flush()
         yield
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_file)
     finally:
         handle.close()  # closing the descriptor releases the lock
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_plan(args, argv)
         with output_lock(args.output_dir):
             return run_plan(args, argv)
-    except CopycotError as error:
+    except (CopycotError, OSError) as error:  # OSError: an output folder that cannot be made
         print(f"copycot reproduce: error: {error}", file=sys.stderr)
         return 2
 
