@@ -205,6 +205,7 @@ def folder_lock(lock_file: Path, what: str, *, remove: bool = False) -> Iterator
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     handle = open(lock_file, "a+")  # noqa: SIM115 (held for the whole block)
+    held = False
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -222,11 +223,12 @@ def folder_lock(lock_file: Path, what: str, *, remove: bool = False) -> Iterator
             handle.truncate()
             handle.write(f"pid {os.getpid()}\n")
             handle.flush()
+        held = True
         yield
-        if remove:
+    finally:
+        if remove and held:
             with contextlib.suppress(OSError):
                 os.unlink(lock_file)
-    finally:
         handle.close()  # closing the descriptor releases the lock
 
 
