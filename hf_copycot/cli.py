@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in SUBCOMMANDS:
         print(
-            f"copycot: unknown command {name!r}; choose one of: {', '.join(SUBCOMMANDS)}",
+            f"copycot: error: unknown command {name!r}; choose one of: {', '.join(SUBCOMMANDS)}",
             file=sys.stderr,
         )
         return 2

@@ -144,6 +144,10 @@ def load_rows(
     import datasets
 
     where = "local folder" if Path(dataset_name).is_dir() else "dataset"
+    if where == "local folder":  # a damaged shard is named, never read as rows
+        from hf_copycot.dataset_repo import verify_config
+
+        verify_config(dataset_name, config)
     try:
         data = datasets.load_dataset(dataset_name, config, split=split, revision=revision)
     except Exception as err:  # datasets raises many types (ValueError, FileNotFoundError, ...)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from hf_copycot import CODE_URL, __version__, tasks
-from hf_copycot.errors import ArgumentError, PublishError
-from hf_copycot.publishing import atomic_dir, push_folder
+from hf_copycot.errors import ArgumentError, CopycotError, CorruptFileError, PublishError
+from hf_copycot.publishing import atomic_dir, check_digests, folder_lock, push_folder, sha256_of
 
 MARKER = "copycot_build.json"
 BUILDER = "hf_copycot.dataset_repo"
@@ -401,8 +401,8 @@ def build_repo(
         lengths=lengths,
         long_lengths=long_lengths,
     )
-    check_output_dir(output_dir)
-    with atomic_dir(output_dir) as staging:
+    with build_lock(output_dir), atomic_dir(output_dir) as staging:
+        check_output_dir(output_dir)  # under the lock: another build may have just finished
         manifest_configs: dict[str, Any] = {}
         for config, splits in plan.items():
             split_info = {}
@@ -417,6 +417,7 @@ def build_repo(
                     "min_length": p.min_length,
                     "max_length": p.max_length,
                     "files": files,
+                    "file_sha256": {name: sha256_of(staging / name) for name in files},
                     "content_sha256": content_hash(columns),
                     **extra,
                 }
@@ -449,6 +450,42 @@ def build_repo(
         (staging / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {output_dir}")
     return output_dir
+
+
+def build_lock(output_dir: Path):
+    """One build per output folder at a time. The lock file sits beside the folder (the build
+    replaces the folder itself), and the kernel releases it when the builder exits or dies."""
+    output_dir = Path(output_dir)
+    lock_file = output_dir.parent / f".{output_dir.name}-build.lock"
+    return folder_lock(lock_file, f"--output_dir {output_dir}", remove=True)
+
+
+def verify_config(folder: str | os.PathLike, config: str) -> None:
+    """Check the parquet shards of one config of a local build (every split: `datasets` prepares
+    them all whichever split is asked for) against the sha256 its marker recorded;
+    CorruptFileError names the damaged shard and the rebuild command. Folders that are not builds
+    of this module, or older builds without digests, are left to `datasets`."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MARKER).read_text("utf-8"))
+        splits = manifest["configs"][config]["splits"]
+        digests = {name: d for info in splits.values() for name, d in info["file_sha256"].items()}
+    except FileNotFoundError:
+        return
+    except KeyError:  # a build from before the digests, or no such config (`datasets` says so)
+        return
+    except (OSError, ValueError, TypeError, AttributeError):
+        raise CorruptFileError(
+            f"{folder / MARKER} is damaged; rebuild the folder with `python "
+            f"dataset_scripts/build_copy_cot.py --output_dir {folder}` and the arguments its "
+            "README.md records"
+        ) from None
+    check_digests(
+        folder,
+        digests,
+        f"rebuild it with `python dataset_scripts/build_copy_cot.py --output_dir {folder} "
+        f"{manifest.get('arguments', '')}`",
+    )
 
 
 def _generate_splits(
@@ -583,7 +620,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "build_copy_cot.py") -> 
             long_lengths=args.long_lengths,
             repo_id=args.hub_dataset_id,
         )
-    except ArgumentError as error:
+    except CopycotError as error:  # bad flags, a busy folder, a full disk
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     if args.push_to_hub:

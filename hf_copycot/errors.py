@@ -47,3 +47,16 @@ class JobFailed(CopycotError, RuntimeError):
 
 class RunFailed(CopycotError, RuntimeError):
     """A `copycot reproduce` study asked for the result of a run that failed."""
+
+
+class CorruptFileError(CopycotError, ValueError):
+    """A file hf-copycot wrote earlier (a run's result, a checkpoint, a dataset shard) is truncated
+    or differs from the digest recorded with it: never read as if it were good."""
+
+
+class FolderBusyError(CopycotError, RuntimeError):
+    """Another process is writing the same output folder (its lock file is held)."""
+
+
+class DiskFullError(CopycotError, OSError):
+    """The disk filled while writing; what was there before is left as it was."""

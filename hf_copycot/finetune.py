@@ -51,7 +51,7 @@ from hf_copycot.collation import (
 )
 from hf_copycot.data import GeneratedTaskDataset, check_task, generate_rows, load_rows
 from hf_copycot.distributed import make_accelerator
-from hf_copycot.errors import ArgumentError, CopycotError, DataError, PublishError
+from hf_copycot.errors import ArgumentError, CopycotError, CorruptFileError, DataError, PublishError
 from hf_copycot.models import (
     PRESET_PREFIX,
     ModelArguments,
@@ -522,30 +522,46 @@ def rotate_checkpoints(
 
 
 def save_checkpoint(
-    accelerator: Accelerator, output_dir: Path, step: int, save_total_limit: int | None = None
+    accelerator: Accelerator,
+    output_dir: Path,
+    step: int,
+    history: list[dict] | None = None,
+    save_total_limit: int | None = None,
 ) -> None:
     """save_state (every process writes its part) into a staging folder, renamed when complete;
-    trainer_state.json, written last, marks a finished checkpoint. Then the oldest beyond
-    `save_total_limit` go (never the one just written)."""
+    trainer_state.json, written last, marks a finished checkpoint and keeps the evaluation
+    `history` so far (a resumed run's eval_results.json then equals an uninterrupted run's).
+    Then the oldest beyond `save_total_limit` go (never the one just written)."""
     final = output_dir / "checkpoints" / f"step_{step}"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         publishing.remove_stale_staging(final)  # as atomic_dir does: a crashed writer's leftovers
     staging = [str(publishing.staging_dir(final))] if accelerator.is_main_process else [None]
     staging = Path(broadcast_object_list(staging)[0])
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        publishing.write_json(staging / "trainer_state.json", {"global_step": step})
-        publishing.swap_in(staging, final)
-        rotate_checkpoints(output_dir, save_total_limit, keep=final)
+    try:
+        accelerator.save_state(str(staging))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            # The digests let a resume tell a damaged checkpoint from a good one.
+            files = publishing.file_digests(staging)
+            state = {"global_step": step, "history": history or [], "files": files}
+            publishing.write_json(staging / "trainer_state.json", state)
+            publishing.swap_in(staging, final)
+            rotate_checkpoints(output_dir, save_total_limit, keep=final)
+    except BaseException as error:  # a full disk, Ctrl-C: no half checkpoint stays behind
+        full = publishing.is_disk_full(error, final.parent)
+        shutil.rmtree(staging, ignore_errors=True)
+        if full:
+            raise publishing.disk_full_error(final) from None
+        raise
     accelerator.wait_for_everyone()
 
 
-def resume(accelerator: Accelerator, args: TrainingArguments) -> int:
-    """Weights, optimizer, schedule and RNG from --resume_from_checkpoint; returns its update."""
+def resume(accelerator: Accelerator, args: TrainingArguments) -> tuple[int, list[dict]]:
+    """Weights, optimizer, schedule and RNG from --resume_from_checkpoint; returns its update and
+    the evaluation history up to it."""
     if not args.resume_from_checkpoint:
-        return 0
+        return 0, []
     checkpoint = Path(args.resume_from_checkpoint)
     if args.resume_from_checkpoint == "latest":
         found = checkpoint_dirs(Path(args.output_dir))
@@ -556,10 +572,21 @@ def resume(accelerator: Accelerator, args: TrainingArguments) -> int:
         checkpoint = found[-1]
     if not (checkpoint / "trainer_state.json").exists():
         raise ArgumentError(f"{checkpoint} is not a finished checkpoint (no trainer_state.json)")
-    accelerator.load_state(str(checkpoint))
-    global_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+    fix = f"delete {checkpoint} and resume from an earlier checkpoint (or start afresh)"
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
+        global_step, history = int(state["global_step"]), list(state.get("history", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CorruptFileError(f"{checkpoint / 'trainer_state.json'} is damaged; {fix}") from None
+    if "files" in state:  # checkpoints saved before the digests existed load as they are
+        publishing.check_digests(checkpoint, state["files"], fix)
+    try:
+        accelerator.load_state(str(checkpoint))
+    except Exception as error:  # torch / safetensors say it in their own words
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise CorruptFileError(f"{checkpoint} cannot be loaded ({reason}); {fix}") from None
     logger.info("resumed from %s at update %d", checkpoint, global_step)
-    return global_step
+    return global_step, history
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,8 +772,7 @@ def train_loop(
                 logger.info("step %d loss %.4f lr %.2e (%.1f target tok/s)", global_step, loss,
                             lr, running_targets / (time.perf_counter() - started))  # fmt: skip
                 running_loss, running_targets, started = 0.0, 0, time.perf_counter()
-            if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, output_dir, global_step, args.save_total_limit)
+            at_gate = False
             if (
                 args.eval_steps
                 and global_step % args.eval_steps == 0
@@ -755,11 +781,18 @@ def train_loop(
                 evaluate(run, model_args, data_args, global_step)
                 run.model.train()
                 started = time.perf_counter()  # throughput counts training time only
-                if reached_gate(run, args):
-                    logger.info("step %d: %s reached the gate, stopping", global_step,
-                                args.early_stopping_split)  # fmt: skip
-                    progress.close()
-                    return global_step, True
+                at_gate = reached_gate(run, args)
+            # After the evaluation: the checkpoint holds its history (and the RNG after it), so a
+            # run resumed from here continues exactly as the uninterrupted one did.
+            if args.checkpointing_steps and global_step % args.checkpointing_steps == 0:
+                save_checkpoint(
+                    accelerator, output_dir, global_step, run.history, args.save_total_limit
+                )
+            if at_gate:
+                logger.info("step %d: %s reached the gate, stopping", global_step,
+                            args.early_stopping_split)  # fmt: skip
+                progress.close()
+                return global_step, True
             if global_step >= run.max_steps:
                 break
         epoch += 1
@@ -809,7 +842,7 @@ def train(
     output_dir = Path(args.output_dir)
     run, architecture, hyperparameters = prepare_run(model_args, data_args, args)
     run.accelerator.init_trackers("copycot", config={k: str(v) for k, v in hyperparameters.items()})
-    global_step = resume(run.accelerator, args)
+    global_step, run.history = resume(run.accelerator, args)
     global_step, stopped = train_loop(run, model_args, data_args, args, global_step)
     # A run stopped at the gate was just evaluated at this step: no second evaluation.
     payload = run.last_eval if stopped else evaluate(run, model_args, data_args, global_step)

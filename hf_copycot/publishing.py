@@ -5,12 +5,19 @@ Every folder hf-copycot writes (a trained model, a checkpoint, the dataset repo,
 place (`atomic_dir`), so an interrupted write never leaves a folder that looks complete; files go
 through a temporary file and a rename (`write_json`, `write_text`). `push_folder` is the one way
 anything is uploaded: one line on failure, and the local folder stays as it is.
+
+A full disk met while writing becomes one `DiskFullError` line (the previous state stays);
+`file_digests` / `check_digests` record and check the sha256 of what was written, so a truncated
+or altered file is reported instead of read; `folder_lock` keeps a second writer out of a folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +27,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from hf_copycot.errors import PublishError
+from hf_copycot.errors import CorruptFileError, DiskFullError, FolderBusyError, PublishError
 
 
 def holds_trained_model(folder: Path) -> bool:
@@ -88,8 +95,11 @@ def atomic_dir(target: Path, *, keep_old: bool = False) -> Iterator[Path]:
     try:
         yield staging
         swap_in(staging, target, keep_old=keep_old)
-    except BaseException:
+    except BaseException as error:
+        full = is_disk_full(error, target.parent)
         shutil.rmtree(staging, ignore_errors=True)
+        if full:
+            raise disk_full_error(target) from None
         raise
 
 
@@ -98,6 +108,36 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+NEARLY_FULL = 1 << 20  # bytes free below which a failed write is taken for a full disk
+
+
+def is_disk_full(error: BaseException, folder: Path | None = None) -> bool:
+    """Whether `error` is a full disk: ENOSPC / EDQUOT, the words of a library that re-raised it
+    (pyarrow), or (torch.save says only "unexpected pos") any write error while `folder`'s file
+    system has less than NEARLY_FULL bytes free. Call it before removing what failed to write."""
+    if isinstance(error, DiskFullError) or not isinstance(error, Exception):
+        return False  # already worded; Ctrl-C
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return True
+    if folder is None or not isinstance(error, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL
+    except OSError:
+        return False
+
+
+def disk_full_error(target: Path) -> DiskFullError:
+    """A full disk met while writing `target`, in one line: what, where, and the fix."""
+    return DiskFullError(
+        f"no space left on the device while writing {target}; free space in {target.parent} "
+        f"and run again (what was at {target} before is unchanged)"
+    )
 
 
 def write_text(path: Path, text: str) -> None:
@@ -109,21 +149,103 @@ def write_text(path: Path, text: str) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
+    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, removed on failure)
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as tmp:
-        tmp.write(text)
-        os.fchmod(tmp.fileno(), 0o666 & ~_umask())
+    )
     try:
+        with tmp:
+            tmp.write(text)
+            os.fchmod(tmp.fileno(), 0o666 & ~_umask())
         os.replace(tmp.name, path)
-    except OSError:
-        os.unlink(tmp.name)
+    except BaseException as error:
+        full = is_disk_full(error, path.parent)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp.name)
+        if full:
+            raise disk_full_error(path) from None
         raise
 
 
 def write_json(path: Path, payload: dict) -> None:
     """`write_text` of `payload` as indented JSON."""
     write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Digests (a truncated or altered file is never read as good) and folder locks (one writer)
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by path relative to it (sorted, '/'-separated)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): sha256_of(p) for p in files}
+
+
+def check_digests(folder: Path, digests: dict[str, str], fix: str) -> None:
+    """Raise CorruptFileError naming the first file of `digests` that is missing or whose bytes
+    differ from its recorded sha256; `fix` says what to do (one clause)."""
+    for name, expected in digests.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise CorruptFileError(f"{path} is missing; {fix}")
+        if sha256_of(path) != expected:
+            raise CorruptFileError(
+                f"{path} is corrupt (its sha256 differs from the one recorded when it was "
+                f"written); {fix}"
+            )
+
+
+@contextlib.contextmanager
+def folder_lock(lock_file: Path, what: str, *, remove: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (fcntl.flock) for the block, or raise FolderBusyError
+    at once when another process holds it. The kernel drops the lock when the holder exits or is
+    killed, so a crash never leaves a folder locked. With `remove`, the holder deletes the file
+    when done (a taker checks that the file it locked is still the one at the path)."""
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_file, "a+")  # noqa: SIM115 (held for the whole block)
+    held = False
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if remove and os.fstat(handle.fileno()).st_ino != _inode(lock_file):
+                raise BlockingIOError  # its holder removed it meanwhile: another may hold a new one
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderBusyError(
+                f"{what} is in use by {holder} (lock {lock_file}); wait for it to finish or "
+                "choose another output folder"
+            ) from None
+        with contextlib.suppress(OSError):  # who holds it is for the message only
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+        held = True
+        yield
+    finally:
+        if remove and held:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_file)
+        handle.close()  # closing the descriptor releases the lock
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hf_copycot.errors import RunFailed
+from hf_copycot.errors import CopycotError, RunFailed
 from hf_copycot.paths import models_dir
-from hf_copycot.publishing import atomic_dir
+from hf_copycot.publishing import atomic_dir, folder_lock
 from hf_copycot.reproduce import report, tune
 from hf_copycot.reproduce.plan import FAILED, Section
 from hf_copycot.reproduce.runner import (
@@ -32,6 +32,13 @@ from hf_copycot.reproduce.scales import SCALES, use_learning_rates
 from hf_copycot.reproduce.studies import STUDIES, copy_length
 
 DEFAULT_OUTPUT = Path("outputs/reproduce")
+LOCK_FILE = ".copycot-reproduce.lock"  # held while a process writes the output folder
+
+
+def output_lock(output_dir: Path):
+    """One writer per output folder: a second `copycot reproduce` (or the Space training the copy
+    pair) into it is refused in one line instead of racing over the same run folders."""
+    return folder_lock(Path(output_dir) / LOCK_FILE, f"output folder {output_dir}")
 
 
 def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict:
@@ -87,12 +94,13 @@ def train_copy_pair(
     scale = SCALES[scale_name]
     jobs = [copy_length.trained(scale, model, 0) for model in (scale.mamba, scale.transformer)]
     runs_dir = output_dir / "runs"
-    results = run_jobs(
-        jobs, runs_dir, workers=min(2, default_workers()), threads=1, execute=execute
-    )
-    for record in results.values():
-        result_of(record)  # raises for a failed run
-    return publish_models(scale, runs_dir, target or models_dir())
+    with output_lock(output_dir):
+        results = run_jobs(
+            jobs, runs_dir, workers=min(2, default_workers()), threads=1, execute=execute
+        )
+        for record in results.values():
+            result_of(record)  # raises for a failed run
+        return publish_models(scale, runs_dir, target or models_dir())
 
 
 def result_of(record: dict) -> dict:
@@ -201,8 +209,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`copycot reproduce`: one-line errors (a busy output folder, a damaged run cache)."""
     args = parse_args(argv)
     use_learning_rates(args.learning_rates)
+    try:
+        if args.dry_run:
+            return run_plan(args, argv)
+        with output_lock(args.output_dir):
+            return run_plan(args, argv)
+    except (CopycotError, OSError) as error:  # OSError: an output folder that cannot be made
+        print(f"copycot reproduce: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_plan(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The runs of the chosen studies (cached ones reused), then the report."""
     started = time.perf_counter()
     scale = SCALES[args.scale].with_seeds(args.seeds)
     studies = [s for s in STUDIES if not args.only or s.NAME in args.only.split(",")]

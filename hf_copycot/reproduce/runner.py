@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from hf_copycot import __version__
-from hf_copycot.errors import JobFailed
+from hf_copycot.errors import CorruptFileError, JobFailed
 from hf_copycot.flags import to_argv
 from hf_copycot.publishing import write_json
 from hf_copycot.tasks import registered_elsewhere, restore_registered
@@ -101,9 +101,33 @@ def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
     return list(seen.values())
 
 
+CHECKSUM = "sha256"  # result.json's digest of the rest of its payload
+
+
+def payload_digest(payload: dict) -> str:
+    """sha256 of a result payload (without its own digest), key order aside."""
+    rest = {key: value for key, value in payload.items() if key != CHECKSUM}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
 def load_result(runs_dir: Path, job: Job) -> dict | None:
+    """The cached result of `job`, None if it has not finished; CorruptFileError (naming the file
+    and the fix) for a result.json that is truncated, altered or another run's, so a damaged
+    cache never turns into a wrong score. Results written before the digest existed are read as
+    they are."""
     path = runs_dir / job.key / RESULT_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    fix = f"delete {path.parent} and run again to redo that run"
+    try:
+        payload = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise CorruptFileError(f"{path} is not valid JSON (truncated or damaged); {fix}") from None
+    if not isinstance(payload, dict) or payload.get("key") != job.key or "result" not in payload:
+        raise CorruptFileError(f"{path} is not the result of run {job.key}; {fix}")
+    if CHECKSUM in payload and payload[CHECKSUM] != payload_digest(payload):
+        raise CorruptFileError(f"{path} does not match its sha256 (altered or damaged); {fix}")
+    return payload
 
 
 def default_workers() -> int:
@@ -370,6 +394,7 @@ def _run_one(
         reason = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
         raise JobFailed(job.label, reason, log_path, "".join(lines[-15:]))
     payload = job.record(seconds=round(time.perf_counter() - started, 2), result=result)
+    payload[CHECKSUM] = payload_digest(payload)
     write_json(job_dir / RESULT_FILE, payload)
     return payload
 
