@@ -1,6 +1,6 @@
 """How big each scale's experiments are. One dataclass, three instances: edit here, not in studies.
 
-`cpu` is sized for 20 minutes on 2 cores, `quick` previews it in under 5 and `smoke` runs in well
+`cpu` is sized for 20 minutes on 2 cores, `quick` previews it (sized for 5) and `smoke` runs in well
 under 3 (the tests run it end to end);
 `gpu` mirrors every study at the papers' scale (from-scratch models of a few million parameters,
 copy lengths up to 100, Feng et al.'s LIS and ED with one token per number, and the released
@@ -199,9 +199,10 @@ CPU = Scale(
     cost_new_tokens=32,
 )
 
-# A preview of the cpu scale in under 5 minutes on 2 cores: the same studies with two seeds, the
-# copy study at N_max 6 with Hard-ALiBi as the only variant, a shorter state sweep and DP budget.
-# Its verdicts rest on two seeds a side: read them as a smoke test of the science, not a result.
+# A preview of the cpu scale, sized for under 5 minutes on 2 cores (about 50 runs; not yet
+# timed): the same studies with two seeds, the copy study at N_max 6 with Hard-ALiBi as the only
+# variant, a shorter state sweep and DP budget. Its verdicts rest on two seeds a side: read them
+# as a smoke test of the science, not a result.
 QUICK = replace(
     CPU,
     name="quick",
