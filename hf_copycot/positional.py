@@ -5,7 +5,7 @@ positional signal: the causal mask alone orders tokens) and Hard-ALiBi, their va
 whose bias is hard: head h attends only to the last m_h tokens (b(i, j) = -inf for j <= i - m_h,
 0 otherwise), some heads are left unbounded (m_h = infinity, i.e. NoPE), and no rotary embedding
 is applied. Which m_h each head gets is a choice of ours (the paper sets them per head, several
-heads unbounded): `HARD_ALIBI_WINDOWS` gives masked head k the window k + 1.
+heads unbounded): `hard_alibi_windows` gives masked head k the window k + 1.
 
 All three are ordinary `GPTNeoXForCausalLM` checkpoints. NoPE is `rotary_pct=0` and reloads with
 plain transformers. Hard-ALiBi is NoPE plus the windows, stored in config.json as
@@ -13,8 +13,8 @@ plain transformers. Hard-ALiBi is NoPE plus the windows, stored in config.json a
 transformers' `AttentionInterface` under `ATTENTION` when this module is imported. So a Hard-ALiBi
 folder reloads without remote code through `hf_copycot.models.load_model_and_tokenizer`, or with
 `import hf_copycot.positional` and `from_pretrained(path, attn_implementation=ATTENTION)`; a plain
-`from_pretrained` without that keyword builds the NoPE model, which `attention_for` guards against
-in this package.
+`from_pretrained` without that keyword builds the NoPE model; this package's loaders pass the
+keyword `attention_for` names.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 ATTENTION = "copycot_hard_alibi"
 WINDOWS_KEY = "hard_alibi_windows"
-ENCODINGS = ("rope", "nope", "hard_alibi")
 
 
 def hard_alibi_windows(num_heads: int, masked_heads: int) -> list[int]:

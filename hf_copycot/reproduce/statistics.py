@@ -96,7 +96,11 @@ def bootstrap_gap(a: Sequence[float | None], b: Sequence[float | None], seed: in
 def gap_verdict(higher: Sequence[float], lower: Sequence[float]) -> str:
     """SUPPORTED when the 95% interval of mean(higher) - mean(lower) lies above 0, CONTRADICTED
     when it lies below, INCONCLUSIVE when it holds 0 or a side has fewer than two seeds."""
-    gap = bootstrap_gap(higher, lower)
+    return verdict_of(bootstrap_gap(higher, lower))
+
+
+def verdict_of(gap: Gap) -> str:
+    """`gap_verdict` of a gap already computed (studies report the gap beside its verdict)."""
     if not gap.has_interval:
         return INCONCLUSIVE
     if gap.low > 0:

@@ -24,7 +24,6 @@ from hf_copycot.reproduce.plan import (
     combine,
     evaluate_job,
     fmt,
-    gap_verdict,
     learned,
     learned_phrase,
     markdown_table,
@@ -33,7 +32,7 @@ from hf_copycot.reproduce.plan import (
 )
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import Scale
-from hf_copycot.reproduce.statistics import Gap
+from hf_copycot.reproduce.statistics import Gap, verdict_of
 
 NAME = "copy_length"
 TITLE = "COPY: accuracy vs string length"
@@ -167,7 +166,7 @@ def mamba_half(runs: list[dict]) -> tuple[str, Gap]:
     gap = bootstrap_gap([r["in_range"] for r in done], [r["beyond"] for r in done])
     if len(done) < MIN_LEARNED:
         return UNTESTED, gap
-    return gap_verdict([r["in_range"] for r in done], [r["beyond"] for r in done]), gap
+    return verdict_of(gap), gap
 
 
 def transformer_half(runs: list[dict], mamba: list[dict]) -> tuple[str, Gap]:
@@ -178,7 +177,7 @@ def transformer_half(runs: list[dict], mamba: list[dict]) -> tuple[str, Gap]:
     gap = bootstrap_gap(ours, theirs)
     if len(ours) < MIN_LEARNED or len(theirs) < MIN_LEARNED:
         return UNTESTED, gap
-    result = gap_verdict(ours, theirs)
+    result = verdict_of(gap)
     if result != CONTRADICTED and mean_std(ours)[0] < NOTHING:
         return CONTRADICTED, gap  # it does not generalise at all
     return result, gap

@@ -21,7 +21,6 @@ from hf_copycot.reproduce.plan import (
     combine,
     compare,
     fmt,
-    gap_verdict,
     keeps_up,
     learned,
     learned_phrase,
@@ -31,6 +30,7 @@ from hf_copycot.reproduce.plan import (
 )
 from hf_copycot.reproduce.runner import Job
 from hf_copycot.reproduce.scales import DPTask, Scale
+from hf_copycot.reproduce.statistics import verdict_of
 from hf_copycot.reproduce.studies import dp_cot
 
 NAME = "m_locality"
@@ -166,8 +166,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         low_curve, high_curve = shallow[low_name], shallow[high_name]
         at_small = bootstrap_gap(high_curve.get(small, []), low_curve.get(small, []))
         at_large = bootstrap_gap(high_curve.get(large, []), low_curve.get(large, []))
-        parts[f"a larger state helps at m = {large} ({high_name} vs {low_name})"] = gap_verdict(
-            high_curve.get(large, []), low_curve.get(large, [])
+        parts[f"a larger state helps at m = {large} ({high_name} vs {low_name})"] = verdict_of(
+            at_large
         )
         paragraph += (
             f" Theorem 5 crossed with state size ({scale.mamba} with `{scale.state_overrides}`, "
