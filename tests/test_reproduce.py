@@ -109,12 +109,22 @@ def test_studies_share_the_copy_runs():
     # Every copy model, the positional-encoding variants included, trains the same way.
     models = {job.info["model"] for job in copy_length.jobs(scale)}
     assert models == {scale.transformer, *scale.copy_variants, scale.mamba}
-    # The state sweep: each d_state once a seed, plus the smallest state at twice the budget.
+    # The state sweep: each d_state once a seed, plus the smallest state's runs continued for
+    # the budget again (twice the training) on fresh rows.
     runs = [job for job in state_size.jobs(scale) if job.kind == "finetune"]
     assert len(runs) == (len(scale.state_sizes) + 1) * scale.seeds
-    steps = sorted({job.args[2].max_steps for job in runs})
-    assert steps == [scale.state_budget, 2 * scale.state_budget]
-    assert all(scale.state_overrides in job.args[0].config_overrides for job in runs)
+    assert {job.args[2].max_steps for job in runs} == {scale.state_budget}
+    fresh = [job for job in runs if job.needs is None]
+    assert all(scale.state_overrides in job.args[0].config_overrides for job in fresh)
+    by_key = {job.key: job for job in fresh}
+    continued = [job for job in runs if job.needs is not None]
+    assert len(continued) == scale.seeds
+    for job in continued:
+        parent = by_key[job.needs]
+        assert parent.args[1:] != job.args[1:] and parent.args[1] == job.args[1]
+        assert f"state_size={min(scale.state_sizes)}" in parent.args[0].config_overrides
+        assert job.args[0].model_name_or_path == f"../{parent.key}/model"
+        assert job.args[2].seed != parent.args[2].seed  # fresh rows, not the same ones again
     # Every copy run is scored up to twice the longest length it trained on.
     sweeps = [job for job in copy_length.jobs(scale) if job.kind == "evaluate"]
     assert {job.args[1].max_length for job in sweeps} == {2 * max(scale.copy_budgets)}

@@ -48,6 +48,8 @@ def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict:
         from hf_copycot import finetune
 
         model_args, data_args, training = job.args
+        if model_dir is not None:  # a continuation of the model another job of the plan trained
+            model_args = replace(model_args, model_name_or_path=str(model_dir))
         out = job_dir / training.output_dir
         training = replace(training, output_dir=str(out), report_to="none")
         result = finetune.run(model_args, data_args, training)

@@ -126,12 +126,21 @@ def _evaluation_s(
     return batches * (decode + prefill)
 
 
+def _built_by(job: Job, plan: dict[str, Job]):
+    """The ModelArguments that built the model `job` reads: its own, or those of the job whose
+    model it reads (evaluations, continued training), followed back to a preset or a Hub id."""
+    while job.needs is not None and job.needs in plan:
+        job = plan[job.needs]
+    return job.args[0]
+
+
 def job_seconds(job: Job, plan: dict[str, Job], assume: Assumptions | None = None) -> float:
     """Expected seconds of `job` on one GPU; `plan` (key -> job) resolves the model it reads."""
     assume = assume or Assumptions()
+    source = _built_by(job, plan)
+    model = _model(source.model_name_or_path, source.config_overrides)
     if job.kind == "finetune":
-        model_args, data_args, training = job.args
-        model = _model(model_args.model_name_or_path, model_args.config_overrides)
+        _, data_args, training = job.args
         prompt, target, longest = _tokens(data_args, model, data_args.use_cot, assume)
         tokens = training.max_steps * training.per_device_train_batch_size * (prompt + target)
         rate = assume.train_tokens_per_s[model.architecture]
@@ -142,17 +151,12 @@ def job_seconds(job: Job, plan: dict[str, Job], assume: Assumptions | None = Non
         examples = data_args.max_eval_examples or assume.eval_batch
         return train + evaluations * _evaluation_s(examples, prompt, longest, model, assume)
     if job.kind == "evaluate":
-        model_args, data_args, _ = job.args
-        trained = plan.get(job.needs) if job.needs else None
-        source = trained.args[0] if trained is not None else model_args
-        model = _model(source.model_name_or_path, source.config_overrides)
+        _, data_args, _ = job.args
         prompt, _, longest = _tokens(data_args, model, data_args.use_cot, assume)
         examples = data_args.max_eval_examples or assume.eval_batch
         return _evaluation_s(examples, prompt, longest, model, assume)
     if job.kind == "inference_cost":  # batch 1: a prefill and `new_tokens` steps per context
         (arguments,) = job.args
-        trained = plan[job.needs]
-        model = _model(trained.args[0].model_name_or_path, trained.args[0].config_overrides)
         step = model.layers * assume.decode_step_s_per_layer[model.architecture]
         return (
             sum(

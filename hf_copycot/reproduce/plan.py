@@ -140,6 +140,26 @@ def train_job(
     return Job("finetune", label, args, cost=cost, info=info)
 
 
+# Added to a run's seed for a continuation: fresh training rows (and its own held-out rows),
+# not a second pass over the ones the run it continues trained on.
+CONTINUATION_SEED = 10_000
+
+
+def continued_job(parent: Job, steps: int, label: str) -> Job:
+    """`parent`'s model (a finetune job) trained `steps` more updates on fresh rows, with a new
+    warmup and cosine: "twice the training" for the price of the second half."""
+    model_args, data_args, training = parent.args
+    args = (
+        replace(
+            model_args, model_name_or_path=f"../{parent.key}/{MODEL_DIR}", config_overrides=None
+        ),
+        data_args,
+        replace(training, max_steps=steps, seed=training.seed + CONTINUATION_SEED),
+    )
+    cost = parent.cost * steps / training.max_steps
+    return Job("finetune", label, args, needs=parent.key, cost=cost, info=parent.info)
+
+
 # Runs per model (of the scale's seeds) that must learn their training range before a study
 # compares what they do beyond it.
 MIN_LEARNED = 2

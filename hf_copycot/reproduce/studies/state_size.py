@@ -5,8 +5,9 @@ whose state grows linearly with the length can; a Transformer's KV cache grows w
 construction. A shallow Mamba (`state_overrides`: at the pair's four layers even d_state 1 copied
 the cpu scale's whole range, so nothing bound) with each d_state of `state_sizes` trains on copy;
 a length sweep finds the longest L such that exact match reaches the gate at every length up to L.
-The smallest state also trains twice as long: if that lifts it to the largest state's level, its
-plateau was training time, not capacity. What this measures is usable memory after training, not
+The smallest state also trains twice as long (each of its runs continued for the budget again, on
+fresh rows): if that lifts it to the largest state's level, its plateau was training time, not
+capacity. What this measures is usable memory after training, not
 the information bound.
 """
 
@@ -25,6 +26,7 @@ from hf_copycot.reproduce.plan import (
     Lookup,
     Section,
     bootstrap_gap,
+    continued_job,
     gap_verdict,
     learned,
     learned_phrase,
@@ -63,26 +65,27 @@ ANCHORS = (
 )
 
 
-def mamba_run(scale: Scale, d_state: int, seed: int, budget: int | None = None) -> Job:
+def mamba_run(scale: Scale, d_state: int, seed: int) -> Job:
     """The shallow Mamba with `d_state` trained on copy over the sweep's lengths."""
-    steps = budget or scale.state_budget
-    label = f"copy {scale.mamba} {scale.state_overrides} N={d_state} seed {seed}"
     return train_job(
         scale,
         model=scale.mamba,
         task="copy",
         seed=seed,
-        steps=steps,
+        steps=scale.state_budget,
         lengths=scale.state_lengths,
         group="copy",
         overrides=f"{scale.state_overrides},state_size={d_state}",
-        label=label + (f" ({steps} updates)" if budget else ""),
+        label=f"copy {scale.mamba} {scale.state_overrides} N={d_state} seed {seed}",
     )
 
 
 def control_run(scale: Scale, seed: int) -> Job:
-    """The smallest state trained for twice the budget."""
-    return mamba_run(scale, min(scale.state_sizes), seed, 2 * scale.state_budget)
+    """The smallest state trained for twice the budget: its run continued for as many updates
+    again, on fresh rows."""
+    run = mamba_run(scale, min(scale.state_sizes), seed)
+    label = f"{run.label} (+{scale.state_budget} updates)"
+    return continued_job(run, scale.state_budget, label)
 
 
 def runs_of(scale: Scale) -> list[Job]:
@@ -206,7 +209,8 @@ def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
         f"{scale.mamba} with `{scale.state_overrides}` (the regime a recorded pilot found the "
         f"state to bind in: docs/reproduce-cpu/PILOTS.md) and d_state {', '.join(map(str, sizes))}"
         f", trained on copy {low}-{high} to the gate or {scale.state_budget} updates, the smallest "
-        f"state also for {2 * scale.state_budget} (the control), {scale.seeds} seeds each, scored "
+        f"state's runs continued for {scale.state_budget} more on fresh rows (the control: twice "
+        f"the training), {scale.seeds} seeds each, scored "
         f"at every length up to {2 * high}. "
         + "; ".join(
             f"N={d}: {learned_phrase(sum(r['learned'] for r in by_size[d]), len(by_size[d]))}"
