@@ -370,14 +370,14 @@ def copy_pair(
     """The scale's (gpu) copy runs, shortened to `--copy_steps`, under accelerate launch with
     `config_file` (one GPU, bf16); the tests run it on the CPU with the smoke scale."""
     from hf_copycot.flags import to_argv
+    from hf_copycot.reproduce.runs import copy_run
     from hf_copycot.reproduce.scales import GPU
-    from hf_copycot.reproduce.studies import copy_length
 
     scale = scale or GPU
     rows, failures = [], []
     env = _env()
     for index, model in enumerate((scale.mamba, scale.transformer)):
-        job = copy_length.trained(scale, model, 0)
+        job = copy_run(scale, model, 0)
         model_args, data_args, training = job.args
         out = out_dir / f"{model}-copy"
         short = (

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import torch
 
-from hf_copycot.reproduce.cli import execute
-from hf_copycot.reproduce.plan import evaluate_job, train_job, with_model_overrides
 from hf_copycot.reproduce.runner import MODEL_DIR
+from hf_copycot.reproduce.runs import evaluate_job, execute, train_job, with_model_overrides
 from hf_copycot.reproduce.scales import CPU
 
 

@@ -467,19 +467,13 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def optimizer_options(params: list[torch.Tensor]) -> dict:
-    """AdamW's fused kernel where torch has one for every parameter's device (CPU, CUDA): one
-    pass over all tensors instead of a loop per tensor, about a tenth of a small model's update
-    on a CPU (benchmarks/bench_optimizer.py). Elsewhere (MPS, XLA) torch's default."""
-    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
-    return {"fused": True} if fused else {}
-
-
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, args.weight_decay)
-    params = [param for group in groups for param in group["params"]]
+    # torch's default AdamW (foreach), not fused=True: the fused kernel writes parameters without
+    # bumping their version counters, so the CPU decoding step's packed weights
+    # (hf_copycot.ssm.numba_decode, keyed on data_ptr and _version) would stay those of step 0
+    # and every in-training evaluation of a Mamba would score the untrained model.
     return torch.optim.AdamW(
-        groups, lr=args.learning_rate, betas=(0.9, 0.95), **optimizer_options(params)
+        parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
 
 

@@ -18,6 +18,7 @@ from hf_copycot import dataset_repo, finetune, publishing
 from hf_copycot.errors import CorruptFileError, DiskFullError, FolderBusyError
 from hf_copycot.reproduce import cli as reproduce_cli
 from hf_copycot.reproduce.runner import CHECKSUM, Job, load_result, payload_digest
+from hf_copycot.reproduce.runs import output_lock
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -67,7 +68,7 @@ def test_a_second_writer_is_refused_in_one_line_and_a_killed_holder_frees_the_fo
     tmp_path, capsys
 ):
     out = tmp_path / "reproduce"
-    with reproduce_cli.output_lock(out):
+    with output_lock(out):
         assert reproduce_cli.main(["--scale", "smoke", "--output_dir", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "in use by pid" in err and "choose another output folder" in err

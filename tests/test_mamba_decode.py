@@ -207,6 +207,33 @@ def test_weights_changed_between_steps_are_used_at_the_next_step(calls):
     assert calls["backbone"] == 5
 
 
+def test_a_training_step_of_finetune_is_seen_by_the_next_decoding_step(calls):
+    """finetune.py evaluates in the process that trains: after `make_optimizer`'s step the fused
+    step must decode with the new weights (a fused AdamW, which writes parameters without bumping
+    their versions, left it decoding with the weights of step 0)."""
+    from hf_copycot.finetune import TrainingArguments, make_optimizer
+
+    reference, ours = _pair(layers=2)
+    ids = torch.randint(1, VOCAB, (2, 6), generator=torch.Generator().manual_seed(5))
+    token = ids[:, -1:]
+    with torch.no_grad():  # pack the weights once, as an evaluation before training would
+        ours(token, cache=output_cache(ours(ids, use_cache=True)), use_cache=True)
+    optimizer = make_optimizer(
+        ours.train(), TrainingArguments(output_dir="unused", learning_rate=0.05)
+    )
+    ours(ids, labels=ids).loss.backward()
+    optimizer.step()
+    ours.eval()
+    reference.load_state_dict(ours.state_dict())
+    with torch.no_grad():
+        outs = [
+            m(token, cache=output_cache(m(ids, use_cache=True)), use_cache=True)
+            for m in (ours, reference)
+        ]
+    assert _rel(outs[0].logits, outs[1].logits) < TOL
+    assert calls["backbone"] == 2
+
+
 def test_grad_mode_and_other_dtypes_use_transformers_step(calls):
     """The kernels record no autograd graph, so with grad on the step is transformers' own; a
     bfloat16 model is not fused either. Both still decode through the cache."""

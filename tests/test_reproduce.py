@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hf_copycot.reproduce import cli as reproduce_cli
-from hf_copycot.reproduce import plan
+from hf_copycot.reproduce import report, runs, statistics
 from hf_copycot.reproduce.runner import Job, run_jobs, unique_jobs
 from hf_copycot.reproduce.scales import SCALES
 from hf_copycot.reproduce.statistics import (
@@ -73,7 +73,7 @@ def test_jobs_carry_the_arguments_their_command_parses(preset):
     from transformers import HfArgumentParser
 
     from hf_copycot import evaluation, finetune
-    from hf_copycot.reproduce.studies.inference_cost import CostArguments
+    from hf_copycot.reproduce.runs import CostArguments
 
     types = {
         "finetune": finetune.ARGUMENT_TYPES,
@@ -89,7 +89,7 @@ def test_jobs_carry_the_arguments_their_command_parses(preset):
 def test_job_key_hashes_what_changes_the_result_not_where_it_goes():
     from dataclasses import replace
 
-    run = copy_length.trained(SCALES["smoke"], "mamba-tiny", 0)
+    run = runs.copy_run(SCALES["smoke"], "mamba-tiny", 0)
     model, data, training = run.args
     elsewhere = replace(run, args=(model, data, replace(training, output_dir="/elsewhere")))
     assert elsewhere.key == run.key
@@ -103,7 +103,7 @@ def test_job_key_hashes_what_changes_the_result_not_where_it_goes():
 
 def test_studies_share_the_copy_runs():
     scale = SCALES["cpu"]
-    longest = copy_length.trained(scale, scale.mamba, 0)
+    longest = runs.copy_run(scale, scale.mamba, 0)
     assert longest in examples_to_learn.jobs(scale) and longest in copy_length.jobs(scale)
     assert longest.args[1].max_length == max(scale.copy_budgets)
     # Every copy model, the positional-encoding variants included, trains the same way.
@@ -111,13 +111,13 @@ def test_studies_share_the_copy_runs():
     assert models == {scale.transformer, *scale.copy_variants, scale.mamba}
     # The state sweep: each d_state once a seed, plus the smallest state's runs continued for
     # the budget again (twice the training) on fresh rows.
-    runs = [job for job in state_size.jobs(scale) if job.kind == "finetune"]
-    assert len(runs) == (len(scale.state_sizes) + 1) * scale.seeds
-    assert {job.args[2].max_steps for job in runs} == {scale.state_budget}
-    fresh = [job for job in runs if job.needs is None]
+    trained = [job for job in state_size.jobs(scale) if job.kind == "finetune"]
+    assert len(trained) == (len(scale.state_sizes) + 1) * scale.seeds
+    assert {job.args[2].max_steps for job in trained} == {scale.state_budget}
+    fresh = [job for job in trained if job.needs is None]
     assert all(scale.state_overrides in job.args[0].config_overrides for job in fresh)
     by_key = {job.key: job for job in fresh}
-    continued = [job for job in runs if job.needs is not None]
+    continued = [job for job in trained if job.needs is not None]
     assert len(continued) == scale.seeds
     for job in continued:
         parent = by_key[job.needs]
@@ -135,29 +135,29 @@ def test_studies_share_the_copy_runs():
 
 
 def test_longest_copied_and_the_gate():
-    assert copy_length.longest_copied({5: 1.0, 6: 0.95, 7: 0.5, 8: 1.0}, 0.9) == 6
-    assert copy_length.longest_copied({5: 0.2, 6: 1.0}, 0.9) == 0
+    assert statistics.longest_copied({5: 1.0, 6: 0.95, 7: 0.5, 8: 1.0}, 0.9) == 6
+    assert statistics.longest_copied({5: 0.2, 6: 1.0}, 0.9) == 0
     scale = SCALES["cpu"]
     stopped = {"stopped_at_gate": 300, "main_score": "exact_match", "results": {}}
-    assert plan.learned(stopped, scale) and plan.examples_to_gate(stopped, scale) == 300 * 32
+    assert runs.learned(stopped, scale) and runs.examples_to_gate(stopped, scale) == 300 * 32
     budget = {"stopped_at_gate": None, "main_score": "exact_match"}
-    assert not plan.learned({**budget, "results": {"validation": {"exact_match": 0.89}}}, scale)
+    assert not runs.learned({**budget, "results": {"validation": {"exact_match": 0.89}}}, scale)
     # A run whose last evaluation, at the budget, reached the gate has learned (no early stop).
-    assert plan.learned({**budget, "results": {"validation": {"exact_match": 0.9}}}, scale)
-    assert plan.examples_to_gate(budget, scale) is None
-    assert plan.learned_phrase(2, 3) == "learned the training range: 2 of 3 runs"
+    assert runs.learned({**budget, "results": {"validation": {"exact_match": 0.9}}}, scale)
+    assert runs.examples_to_gate(budget, scale) is None
+    assert report.learned_phrase(2, 3) == "learned the training range: 2 of 3 runs"
 
 
 def test_train_jobs_stop_at_the_gate_with_the_tuned_rate_of_their_architecture(monkeypatch):
     scale = SCALES["cpu"]
     rates = {"cpu": {"copy": {"mamba-tiny": 0.01}, "dp": {"pythia-tiny": 0.001}}}
     monkeypatch.setattr("hf_copycot.reproduce.scales.tuned_learning_rates", lambda: rates)
-    _, data, training = copy_length.trained(scale, "mamba-tiny", 0).args
+    _, data, training = runs.copy_run(scale, "mamba-tiny", 0).args
     assert training.learning_rate == 0.01 and training.early_stopping_score == scale.gate
     assert training.eval_steps == scale.eval_every and data.eval_splits == "validation"
-    assert copy_length.trained(scale, "pythia-tiny", 0).args[2].learning_rate == 3e-3  # default
+    assert runs.copy_run(scale, "pythia-tiny", 0).args[2].learning_rate == 3e-3  # default
     dp = scale.dp_tasks[0]
-    assert dp_cot.trained(scale, dp, "pythia-tiny", 0, True).args[2].learning_rate == 0.001
+    assert runs.dp_run(scale, dp, "pythia-tiny", 0, True).args[2].learning_rate == 0.001
 
 
 def test_tuning_picks_the_rate_that_reaches_the_gate_soonest():
@@ -194,17 +194,17 @@ def test_tuned_rates_go_to_the_output_folder_never_into_the_package(tmp_path, ca
     assert stored["tuned_with"]["cpu"]["command"] == "copycot reproduce --tune_lr"
     try:
         scales.use_learning_rates(written)
-        assert copy_length.trained(scale, "pythia-tiny", 0).args[2].learning_rate == 0.02
+        assert runs.copy_run(scale, "pythia-tiny", 0).args[2].learning_rate == 0.02
     finally:
         scales.use_learning_rates(None)
-    assert copy_length.trained(scale, "pythia-tiny", 0).args[2].learning_rate != 0.02
+    assert runs.copy_run(scale, "pythia-tiny", 0).args[2].learning_rate != 0.02
     with pytest.raises(SystemExit):
         reproduce_cli.parse_args(["--learning_rates", str(tmp_path / "missing.json")])
     assert "no such file" in capsys.readouterr().err
 
 
 def test_study_verdicts_follow_runs_that_learned():
-    from hf_copycot.reproduce.plan import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTED
+    from hf_copycot.reproduce.statistics import UNTESTED
 
     def runs(beyond, learned=True, in_range=1.0):
         return [{"learned": learned, "in_range": in_range, "beyond": b} for b in beyond]
@@ -220,16 +220,18 @@ def test_study_verdicts_follow_runs_that_learned():
     assert copy_length.transformer_half(runs([0.5, 0.9]), runs([0.4, 0.6]))[0] == INCONCLUSIVE
     assert copy_length.transformer_half(runs([0.9]), mamba)[0] == UNTESTED  # one learned run
     # examples to the gate: more for the Mamba supports, fewer contradicts.
-    assert examples_to_learn.verdict([3200, 3200], [9600, 9000], True) == SUPPORTED
-    assert examples_to_learn.verdict([9600, 9000], [3200, 3200], True) == CONTRADICTED
-    assert examples_to_learn.verdict([1, 1], [1, 1], False) == UNTESTED
+    assert examples_to_learn.needs_more([3200, 3200], [9600, 9000], True) == SUPPORTED
+    assert examples_to_learn.needs_more([9600, 9000], [3200, 3200], True) == CONTRADICTED
+    assert examples_to_learn.needs_more([1, 1], [1, 1], False) == UNTESTED
     # state size: the longest copied grows from the smallest state to the largest, and twice
     # the training does not lift the smallest to the largest (a capacity limit).
-    assert state_size.verdict([5, 6, 5], [11, 12, 12], [6, 6, 7], cap=16) == SUPPORTED
-    assert state_size.verdict([5, 6, 5], [11, 12, 12], [11, 12, 13], cap=16) == INCONCLUSIVE
-    assert state_size.verdict([11, 12, 12], [5, 6, 5], [6, 6, 7], cap=16) == CONTRADICTED
-    assert state_size.verdict([6, 9, 7], [7, 8, 9], [6, 6, 7], cap=16) == INCONCLUSIVE
-    assert state_size.verdict([16, 16, 16], [16, 16, 16], [16, 16, 16], cap=16) == UNTESTED
+    assert state_size.capacity_verdict([5, 6, 5], [11, 12, 12], [6, 6, 7], cap=16) == SUPPORTED
+    assert (
+        state_size.capacity_verdict([5, 6, 5], [11, 12, 12], [11, 12, 13], cap=16) == INCONCLUSIVE
+    )
+    assert state_size.capacity_verdict([11, 12, 12], [5, 6, 5], [6, 6, 7], cap=16) == CONTRADICTED
+    assert state_size.capacity_verdict([6, 9, 7], [7, 8, 9], [6, 6, 7], cap=16) == INCONCLUSIVE
+    assert state_size.capacity_verdict([16, 16, 16], [16, 16, 16], [16, 16, 16], cap=16) == UNTESTED
 
 
 def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
@@ -239,8 +241,8 @@ def test_dp_models_are_scored_on_the_test_rows_their_training_held_out():
 
     scale = SCALES["cpu"]
     dp = scale.dp_tasks[0]
-    run = dp_cot.trained(scale, dp, scale.mamba, 1, True)
-    test = dp_cot.scored(scale, dp, run)
+    run = runs.dp_run(scale, dp, scale.mamba, 1, True)
+    test = runs.dp_test(scale, dp, run)
     _, train_data, training = run.args
     _, test_data, evaluate = test.args
     assert evaluate.seed == training.seed == 1 and test.needs == run.key
@@ -428,9 +430,9 @@ def test_gpu_hours_follow_the_scale_sizes():
 
     from hf_copycot.reproduce import gpu_hours
 
-    job = copy_length.trained(SCALES["gpu"], "mamba-base", 0)
+    job = runs.copy_run(SCALES["gpu"], "mamba-base", 0)
     budgets = {n: 2 * steps for n, steps in SCALES["gpu"].copy_budgets.items()}
-    doubled = copy_length.trained(replace(SCALES["gpu"], copy_budgets=budgets), "mamba-base", 0)
+    doubled = runs.copy_run(replace(SCALES["gpu"], copy_budgets=budgets), "mamba-base", 0)
     plan = {job.key: job, doubled.key: doubled}
     one, two = gpu_hours.job_seconds(job, plan), gpu_hours.job_seconds(doubled, plan)
     assert 1.9 < two / one < 2.1
@@ -438,20 +440,34 @@ def test_gpu_hours_follow_the_scale_sizes():
     assert gpu_hours.job_seconds(job, plan, faster) < 0.6 * one
 
 
-def _study(name: str, analyse):
+def _study(name: str, numbers):
+    """A study the way cli reads one: jobs, numbers and verdict here, its prose in PROSE."""
     from types import SimpleNamespace
 
     job = Job("evaluate", f"{name} run", (Toy(value=int(name)),))
     return SimpleNamespace(
-        NAME=name, TITLE=f"Study {name}", CLAIM="a claim", jobs=lambda scale: [job], analyse=analyse
+        NAME=name,
+        TITLE=f"Study {name}",
+        CLAIM="a claim",
+        jobs=lambda scale: [job],
+        numbers=numbers,
+        verdict=lambda scale, numbers: "measured",
     )
 
 
-def _run_value(lookup, name):
-    from hf_copycot.reproduce.plan import Section
+def _prose(name: str):
+    from types import SimpleNamespace
 
-    value = lookup(Job("evaluate", f"{name} run", (Toy(value=int(name)),)))["value"]
-    return Section(name, f"Study {name}", "a claim", "measured", f"value {value}")
+    from hf_copycot.reproduce.report import Section
+
+    def section(scale, numbers, verdict, out_dir):
+        return Section(name, f"Study {name}", "a claim", verdict, f"value {numbers['value']}")
+
+    return SimpleNamespace(section=section)
+
+
+def _run_value(lookup, name):
+    return {"value": lookup(Job("evaluate", f"{name} run", (Toy(value=int(name)),)))["value"]}
 
 
 def _cli_failing_run(job, job_dir, model_dir):
@@ -463,10 +479,12 @@ def _cli_failing_run(job, job_dir, model_dir):
 def test_one_study_that_raises_cannot_sink_the_others(tmp_path, monkeypatch):
     """A study whose analysis raises (ZeroDivisionError, say) or whose run failed is reported as
     failed with its error line; every other section and results.json are written; exit 1."""
-    good = _study("7", lambda scale, lookup, out: _run_value(lookup, "7"))
-    divides = _study("8", lambda scale, lookup, out: 1 / 0)
-    broken = _study("9", lambda scale, lookup, out: _run_value(lookup, "9"))
+    good = _study("7", lambda scale, lookup: _run_value(lookup, "7"))
+    divides = _study("8", lambda scale, lookup: 1 / 0)
+    broken = _study("9", lambda scale, lookup: _run_value(lookup, "9"))
     monkeypatch.setattr(reproduce_cli, "STUDIES", (good, divides, broken))
+    for name in "789":
+        monkeypatch.setitem(reproduce_cli.PROSE, name, _prose(name))
     monkeypatch.setattr(reproduce_cli, "execute", _cli_failing_run)
     out = tmp_path / "out"
     code = reproduce_cli.main(
@@ -531,7 +549,7 @@ def test_smoke_preset_end_to_end(smoke_local):
     for study in STUDIES:
         section = results["studies"][study.NAME]
         assert f"## {section['title']}" in report
-        assert section["verdict"] in set(plan.VERDICTS) - {plan.FAILED}
+        assert section["verdict"] in set(statistics.VERDICTS) - {statistics.FAILED}
         if study.NAME != "phonebook":  # gpu only: no runs, no plot
             png = out / f"{study.NAME}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

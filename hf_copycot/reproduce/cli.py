@@ -6,19 +6,16 @@ import argparse
 import contextlib
 import os
 import shlex
-import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from hf_copycot.errors import CopycotError, RunFailed
+from hf_copycot.errors import CopycotError
 from hf_copycot.paths import models_dir
-from hf_copycot.publishing import atomic_dir, folder_lock
 from hf_copycot.reproduce import report, tune
-from hf_copycot.reproduce.plan import FAILED, Section
+from hf_copycot.reproduce.prose import PROSE
+from hf_copycot.reproduce.report import Section
 from hf_copycot.reproduce.runner import (
-    MODEL_DIR,
     RESULT_FILE,
     Job,
     Launcher,
@@ -28,88 +25,16 @@ from hf_copycot.reproduce.runner import (
     unique_jobs,
     visible_gpus,
 )
+from hf_copycot.reproduce.runs import (
+    DEFAULT_OUTPUT,
+    execute,
+    output_lock,
+    publish_models,
+    result_of,
+)
 from hf_copycot.reproduce.scales import SCALES, use_learning_rates
-from hf_copycot.reproduce.studies import STUDIES, copy_length
-
-DEFAULT_OUTPUT = Path("outputs/reproduce")
-LOCK_FILE = ".copycot-reproduce.lock"  # held while a process writes the output folder
-
-
-def output_lock(output_dir: Path):
-    """One writer per output folder: a second `copycot reproduce` (or the Space training the copy
-    pair) into it is refused in one line instead of racing over the same run folders."""
-    return folder_lock(Path(output_dir) / LOCK_FILE, f"output folder {output_dir}")
-
-
-def execute(job: Job, job_dir: Path, model_dir: Path | None) -> dict:
-    """One job, in a worker process: the function behind the command a user would run, called
-    with the job's own arguments; returns its result. Output goes under `job_dir`."""
-    if job.kind == "finetune":
-        from hf_copycot import finetune
-
-        model_args, data_args, training = job.args
-        if model_dir is not None:  # a continuation of the model another job of the plan trained
-            model_args = replace(model_args, model_name_or_path=str(model_dir))
-        out = job_dir / training.output_dir
-        training = replace(training, output_dir=str(out), report_to="none")
-        result = finetune.run(model_args, data_args, training)
-        return {**result.eval_results, "architecture": result.architecture}
-    if job.kind == "evaluate":
-        from hf_copycot import evaluation
-
-        model_args, data_args, eval_args = job.args
-        if model_dir is not None:  # the model another job of the plan trained
-            model_args = replace(model_args, model_name_or_path=str(model_dir))
-        return evaluation.run_evaluate(model_args, data_args, eval_args)
-    if job.kind == "inference_cost":
-        from hf_copycot.reproduce.studies import inference_cost
-
-        (arguments,) = job.args
-        return inference_cost.measure(arguments, model_dir)
-    raise ValueError(f"unknown job kind {job.kind!r}")
-
-
-def publish_models(scale, runs_dir: Path, target: Path) -> list[Path]:
-    """Copy the copy-trained pair (seed 0) to where the Space looks, whole or not at all."""
-    published = []
-    for model in (scale.mamba, scale.transformer):
-        source = runs_dir / copy_length.trained(scale, model, 0).key / MODEL_DIR
-        if not source.exists():
-            continue
-        final = target / f"{model}-copy"
-        with atomic_dir(final) as staging:
-            shutil.copytree(
-                source,
-                staging,
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("checkpoints", "logs"),
-            )
-        published.append(final)
-    return published
-
-
-def train_copy_pair(
-    scale_name: str = "cpu", output_dir: Path = DEFAULT_OUTPUT, target: Path | None = None
-) -> list[Path]:
-    """Train (or reuse from the run cache) the copy pair `make demo` publishes for the Space,
-    seed 0 of the scale's copy study, with a progress bar; returns the published folders."""
-    scale = SCALES[scale_name]
-    jobs = [copy_length.trained(scale, model, 0) for model in (scale.mamba, scale.transformer)]
-    runs_dir = output_dir / "runs"
-    with output_lock(output_dir):
-        results = run_jobs(
-            jobs, runs_dir, workers=min(2, default_workers()), threads=1, execute=execute
-        )
-        for record in results.values():
-            result_of(record)  # raises for a failed run
-        return publish_models(scale, runs_dir, target or models_dir())
-
-
-def result_of(record: dict) -> dict:
-    """A run record's result, or RunFailed naming the run and its error."""
-    if record.get("failed"):
-        raise RunFailed(f"run {record['label']!r} failed: {record['failed']}")
-    return record["result"]
+from hf_copycot.reproduce.statistics import FAILED
+from hf_copycot.reproduce.studies import STUDIES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -321,21 +246,14 @@ def launchers(args: argparse.Namespace):
 
 
 def analyse(study, scale, lookup, out_dir: Path) -> Section:
-    """The study's section, or a `failed` one with the error line: one study cannot sink the
-    report of the others."""
+    """The study's numbers and verdict, told by its prose; a `failed` section with the error line
+    if any of that raises: one study cannot sink the report of the others."""
     try:
-        return study.analyse(scale, lookup, out_dir)
+        numbers = study.numbers(scale, lookup)
+        verdict = study.verdict(scale, numbers)
+        return PROSE[study.NAME].section(scale, numbers, verdict, out_dir)
     except Exception as error:  # any bug or failed run in one study; the others still report
-        line = f"{type(error).__name__}: {error}".splitlines()[0]
-        return Section(
-            name=study.NAME,
-            title=study.TITLE,
-            claim=study.CLAIM,
-            verdict=FAILED,
-            paragraph=f"This study could not be analysed: `{line}`. The other studies' sections "
-            "are unaffected; the runs' logs are under `runs/` (see `results.json`).",
-            numbers={"error": line},
-        )
+        return report.failed_section(study, error)
 
 
 def demo(argv: list[str] | None = None) -> int:

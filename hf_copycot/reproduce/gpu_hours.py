@@ -18,8 +18,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hf_copycot.reproduce.plan import architecture_of
 from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.runs import architecture_of
 
 HUB_VOCAB = 50_280  # the GPT-NeoX tokenizer the released Mamba and Pythia checkpoints share
 

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from hf_copycot.reproduce.plan import mean_std
+from hf_copycot.reproduce.statistics import mean_std
 
 
 def _save(fig, path: Path) -> None:

@@ -1,19 +1,83 @@
-"""results.json and report.md: every number with its run's flags and seed, and one section per
-study (claim, verdict, what this run shows, table, plot)."""
+"""How the results read: a study's `Section` (claim, verdict, what this run shows, table, plot),
+the wording helpers every study's prose shares, and results.json and report.md with every number
+beside its run's flags and seed."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from hf_copycot.publishing import write_json, write_text
-from hf_copycot.reproduce.plan import FAILED, Section, anchors_markdown
+from hf_copycot.reproduce.papers import Anchor
 from hf_copycot.reproduce.scales import Scale
+from hf_copycot.reproduce.statistics import FAILED
+
+
+@dataclass
+class Section:
+    """What a study puts in the report and in results.json."""
+
+    name: str
+    title: str
+    claim: str  # the paper's claim, in one or two sentences
+    verdict: str  # one of statistics.VERDICTS
+    paragraph: str  # what this run shows, with its numbers
+    table: str = ""  # markdown
+    figure: str | None = None  # PNG file name, next to report.md
+    numbers: dict = field(default_factory=dict)
+    anchors: tuple[Anchor, ...] = ()
+    scope: str = ""  # one sentence: what scale this result speaks for
+    tested: str = ""  # which clauses of the claim the verdict covers, where not all of them
+
+
+def failed_section(study, error: Exception) -> Section:
+    """A study whose analysis raised: its error line in place of its results."""
+    line = f"{type(error).__name__}: {error}".splitlines()[0]
+    return Section(
+        name=study.NAME,
+        title=study.TITLE,
+        claim=study.CLAIM,
+        verdict=FAILED,
+        paragraph=f"This study could not be analysed: `{line}`. The other studies' sections "
+        "are unaffected; the runs' logs are under `runs/` (see `results.json`).",
+        numbers={"error": line},
+    )
+
+
+def fmt(mean: float, std: float | None = None, percent: bool = True) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    scale, unit = (100, "%") if percent else (1, "")
+    text = f"{mean * scale:.1f}{unit}" if percent else f"{mean:.3g}"
+    if std:
+        text += f" ± {std * scale:.1f}" if percent else f" ± {std:.2g}"
+    return text
+
+
+def learned_phrase(count: int, total: int) -> str:
+    """The report's fixed wording, so that a reader (or a script) can find it."""
+    return f"learned the training range: {count} of {total} runs"
+
+
+def anchors_markdown(anchors: Sequence[Anchor]) -> str:
+    """The papers' own numbers, one bullet each."""
+    return "\n".join(
+        f"- {a.paper}, {a.where}: {a.value} ({a.scale}; source: {a.source})" for a in anchors
+    )
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def machine() -> dict:

@@ -30,6 +30,9 @@ RESAMPLES = 10_000
 # "Keeps up": behind by less than this (in the score's units, 5 points of accuracy) with 95%
 # confidence; fixed before any run.
 KEEP_UP_MARGIN = 0.05
+# Runs per model (of the scale's seeds) that must learn their training range before a study
+# compares what they do beyond it.
+MIN_LEARNED = 2
 
 
 def clean(values: Sequence[float | None]) -> list[float]:
@@ -73,6 +76,11 @@ class Gap:
 
     def as_dict(self) -> dict:
         return {"gap": self.gap, "ci95": [self.low, self.high], "seeds": list(self.sizes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Gap:
+        """The gap `as_dict` wrote (a study's numbers, as results.json keeps them)."""
+        return cls(data["gap"], *data["ci95"], tuple(data["seeds"]))
 
 
 def bootstrap_gap(a: Sequence[float | None], b: Sequence[float | None], seed: int = 0) -> Gap:
@@ -141,6 +149,22 @@ def compare(higher: Sequence[float], lower: Sequence[float], names: tuple[str, s
         + f" ({names[0]} - {names[1]}: {gap.text()}; "
         + ("the interval excludes 0)" if clears else "the interval holds 0)")
     )
+
+
+def range_mean(curve: dict[int, float], low: int, high: int) -> float:
+    """Mean score over the lengths of `curve` in [low, high]."""
+    values = [value for length, value in curve.items() if low <= length <= high]
+    return sum(values) / max(1, len(values))
+
+
+def longest_copied(curve: dict[int, float], threshold: float) -> int:
+    """Largest L with exact match >= threshold at every length up to L (0 if the first fails)."""
+    longest = 0
+    for length in sorted(curve):
+        if curve[length] < threshold:
+            break
+        longest = length
+    return longest
 
 
 def combine(verdicts: Sequence[str]) -> str:

@@ -17,18 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.publishing import write_json
-from hf_copycot.reproduce.plan import examples_to_gate, learned, markdown_table
+from hf_copycot.reproduce.report import markdown_table
 from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.runs import copy_run, dp_run, examples_to_gate, learned
 from hf_copycot.reproduce.scales import LEARNING_RATES, LR_GROUPS, Scale, stored_learning_rates
-from hf_copycot.reproduce.studies import copy_length, dp_cot
 
 SEED = 0
 
 
 def tuning_job(scale: Scale, group: str, model: str, learning_rate: float) -> Job:
     if group == "copy":
-        return copy_length.trained(scale, model, SEED, learning_rate=learning_rate)
-    return dp_cot.trained(scale, scale.dp_tasks[0], model, SEED, True, learning_rate=learning_rate)
+        return copy_run(scale, model, SEED, learning_rate=learning_rate)
+    return dp_run(scale, scale.dp_tasks[0], model, SEED, True, learning_rate=learning_rate)
 
 
 def jobs(scale: Scale) -> list[Job]:

@@ -366,7 +366,7 @@ def ensure_copy_pair(args: argparse.Namespace, scale: str = "cpu") -> None:
     """Train the copy pair before serving, rather than racing two untrained models."""
     if not needs_copy_pair(args):
         return
-    from hf_copycot.reproduce.cli import train_copy_pair
+    from hf_copycot.reproduce.runs import train_copy_pair
 
     target = args.models_dir or models_dir()
     print(

@@ -1,5 +1,7 @@
-"""One file per study, in report order. Each has TITLE, CLAIM, `jobs(scale)` and
-`analyse(scale, lookup, out_dir) -> Section`."""
+"""What the runs mean: one module per study, in report order. Each has NAME, TITLE, CLAIM,
+ANCHORS and three pure functions: `jobs(scale)` (the runs it reads), `numbers(scale, lookup)` (what
+it computes from their results, JSON-ready) and `verdict(scale, numbers)`. A study imports runs,
+statistics and papers, never another study nor the prose."""
 
 from hf_copycot.reproduce.studies import (
     copy_length,

@@ -1,38 +1,30 @@
 """COPY accuracy at every length, from the shortest trained to twice the longest.
 
 Jelassi et al. (and Ren et al., Theorems 1-2): a Transformer learns to copy and generalises to
-longer strings; a constant-size Mamba's accuracy falls with length. Each architecture of the pair
-trains on copy over `copy_lengths` until it reaches the gate (or its budget), then `copycot
-evaluate` scores every length up to twice the longest. Length generalisation is read on the runs
-that learned the training range, beside the means over all runs.
+longer strings; a constant-size Mamba's accuracy falls with length. Each model (the pair and the
+positional-encoding variants) trains on copy over `copy_lengths` until it reaches the gate (or its
+budget), then `copycot evaluate` scores every length up to twice the longest. Each half of the
+claim is read on the runs that learned the training range.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.plan import (
+from hf_copycot.reproduce import papers
+from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.runs import Lookup, by_length_scores, copy_run, copy_sweep, learned
+from hf_copycot.reproduce.scales import Scale
+from hf_copycot.reproduce.statistics import (
     CONTRADICTED,
     MIN_LEARNED,
     UNTESTED,
-    Anchor,
-    Lookup,
-    Section,
+    Gap,
     bootstrap_gap,
-    by_length_scores,
     combine,
-    evaluate_job,
-    fmt,
-    learned,
-    learned_phrase,
-    markdown_table,
+    longest_copied,
     mean_std,
-    train_job,
+    range_mean,
+    verdict_of,
 )
-from hf_copycot.reproduce.runner import Job
-from hf_copycot.reproduce.scales import Scale
-from hf_copycot.reproduce.statistics import Gap, verdict_of
 
 NAME = "copy_length"
 TITLE = "COPY: accuracy vs string length"
@@ -41,68 +33,8 @@ CLAIM = (
     "et al.: strongly with Hard-ALiBi); a constant-size Mamba's copy accuracy falls with length "
     "(Jelassi et al.; Ren et al., Thm. 1-2)."
 )
+ANCHORS = (papers.JELASSI_LENGTH_GENERALISATION,)
 NOTHING = 0.1  # beyond-range exact match below which a model "does not generalise"
-ANCHORS = (
-    Anchor(
-        "Jelassi et al. 2024",
-        "copy length generalisation (figure number not checked here)",
-        "trained on strings of length <= 50 and tested up to 1,000, every model copies in "
-        "distribution; Mamba's accuracy drops to zero almost immediately beyond the training "
-        "length, a Transformer's decays gradually, and one with Hard-ALiBi stays near perfect "
-        "up to 1,000",
-        "about 160M-parameter models, 26-letter alphabet",
-        "arXiv 2402.01032, as summarised by a secondary source; not verified against the PDF",
-    ),
-)
-SCOPE = (
-    "Models of about 0.1 M parameters copying at most {longest} letters: whether the two "
-    "architectures already differ at this size, not how the papers' 160M-parameter models behave."
-)
-
-
-def trained(
-    scale: Scale,
-    model: str,
-    seed: int,
-    n_max: int | None = None,
-    learning_rate: float | None = None,
-) -> Job:
-    """The copy training run shared by this study, examples-to-gate and the state sweep
-    (`learning_rate`: a rate of the grid, for `--tune_lr`; default the tuned one)."""
-    low, high = scale.copy_lengths
-    high = n_max or high
-    return train_job(
-        scale,
-        model=model,
-        task="copy",
-        seed=seed,
-        steps=scale.copy_budgets[high],
-        lengths=(low, high),
-        group="copy",
-        learning_rate=learning_rate,
-        label=f"copy<={high} {model} seed {seed}"
-        + (f" lr {learning_rate:g}" if learning_rate else ""),
-    )
-
-
-def sweep_max(run: Job) -> int:
-    """Twice the longest length the run trained on."""
-    return 2 * run.info["lengths"][1]
-
-
-def sweep(scale: Scale, run: Job, label: str) -> Job:
-    """Copy accuracy at every length from the shortest trained to twice the longest."""
-    low, top = run.info["lengths"][0], sweep_max(run)
-    lengths = top - low + 1
-    return evaluate_job(
-        scale,
-        run,
-        task="copy",
-        lengths=(low, top),
-        examples=max(2 * scale.eval_examples, 48 * lengths),  # ~48 rows a length
-        seed=1000 + run.info["seed"],
-        label=f"length sweep {label}",
-    )
 
 
 def models_of(scale: Scale) -> tuple[str, ...]:
@@ -114,29 +46,9 @@ def jobs(scale: Scale) -> list[Job]:
     out = []
     for model in models_of(scale):
         for seed in range(scale.seeds):
-            run = trained(scale, model, seed)
-            out += [run, sweep(scale, run, f"{model} seed {seed}")]
+            run = copy_run(scale, model, seed)
+            out += [run, copy_sweep(scale, run, f"{model} seed {seed}")]
     return out
-
-
-def curves_of(result: dict) -> dict[int, float]:
-    """length -> exact match of one length sweep."""
-    return by_length_scores(result, "exact_match")
-
-
-def range_mean(curve: dict[int, float], low: int, high: int) -> float:
-    values = [value for length, value in curve.items() if low <= length <= high]
-    return sum(values) / max(1, len(values))
-
-
-def longest_copied(curve: dict[int, float], threshold: float) -> int:
-    """Largest L with exact match >= threshold at every length up to L (0 if the first fails)."""
-    longest = 0
-    for length in sorted(curve):
-        if curve[length] < threshold:
-            break
-        longest = length
-    return longest
 
 
 def model_runs(scale: Scale, lookup: Lookup, model: str) -> list[dict]:
@@ -144,8 +56,8 @@ def model_runs(scale: Scale, lookup: Lookup, model: str) -> list[dict]:
     low, high = scale.copy_lengths
     out = []
     for seed in range(scale.seeds):
-        run = trained(scale, model, seed)
-        curve = curves_of(lookup(sweep(scale, run, "")))
+        run = copy_run(scale, model, seed)
+        curve = by_length_scores(lookup(copy_sweep(scale, run, "")), "exact_match")
         out.append(
             {
                 "seed": seed,
@@ -188,89 +100,40 @@ def claimed_variant(scale: Scale) -> str:
     return next((m for m in scale.copy_variants if m.endswith("hard-alibi")), scale.transformer)
 
 
-def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
-    low, high = scale.copy_lengths
-    top = 2 * high
-    models = models_of(scale)
-    runs = {model: model_runs(scale, lookup, model) for model in models}
-    rows, series, numbers, sentences = [], {}, {}, []
-    for model in models:
-        done = [r for r in runs[model] if r["learned"]]
-        series[model] = {
-            length: [r["curve"][length] for r in runs[model]] for length in runs[model][0]["curve"]
-        }
-        numbers[model] = {
+def mamba_claim(scale: Scale) -> str:
+    return f"{scale.mamba} falls beyond the range (in-range - beyond)"
+
+
+def transformer_claim(scale: Scale, model: str) -> str:
+    return f"{model} generalises beyond the range (its beyond - {scale.mamba}'s)"
+
+
+def numbers(scale: Scale, lookup: Lookup) -> dict:
+    """Per model: learned, in-range and beyond-range exact match, longest copied and the length
+    curve, a value per seed; each half of the claim with its gap and verdict."""
+    runs = {model: model_runs(scale, lookup, model) for model in models_of(scale)}
+    out: dict = {
+        model: {
             "learned": [r["learned"] for r in runs[model]],
             "in_range_exact_match": [r["in_range"] for r in runs[model]],
             "beyond_range_exact_match": [r["beyond"] for r in runs[model]],
             "longest_copied": [r["longest_copied"] for r in runs[model]],
-            "by_length": {str(k): v for k, v in series[model].items()},
+            "by_length": {
+                str(length): [r["curve"][length] for r in runs[model]]
+                for length in runs[model][0]["curve"]
+            },
         }
-        rows.append(
-            [
-                model,
-                f"{len(done)} of {len(runs[model])}",
-                fmt(*mean_std([r["beyond"] for r in done])) if done else "n/a",
-                f"{mean_std([r['longest_copied'] for r in done])[0]:.1f}" if done else "n/a",
-                fmt(*mean_std([r["in_range"] for r in runs[model]])),
-                fmt(*mean_std([r["beyond"] for r in runs[model]])),
-            ]
-        )
-        sentences.append(f"{model}: {learned_phrase(len(done), len(runs[model]))}")
-    plots.lines_with_spread(
-        series,
-        out_dir / f"{NAME}.png",
-        title=TITLE,
-        xlabel="string length (characters)",
-        ylabel="exact match",
-        vline=(high + 0.5, "longest trained"),
-    )
-    halves: dict[str, tuple[str, Gap]] = {
-        f"{scale.mamba} falls beyond the range (in-range - beyond)": mamba_half(runs[scale.mamba])
+        for model in models_of(scale)
     }
+    halves = {mamba_claim(scale): mamba_half(runs[scale.mamba])}
     for model in (scale.transformer, *scale.copy_variants):
-        halves[f"{model} generalises beyond the range (its beyond - {scale.mamba}'s)"] = (
-            transformer_half(runs[model], runs[scale.mamba])
-        )
-    numbers["halves"] = {claim: {"verdict": v, **g.as_dict()} for claim, (v, g) in halves.items()}
-    claimed = claimed_variant(scale)
-    result = combine(
-        [
-            verdict
-            for claim, (verdict, _) in halves.items()
-            if claim.startswith((scale.mamba, claimed))
-        ]
-    )
-    paragraph = (
-        f"Trained on lengths {low}-{high} to the gate or {scale.copy_budgets[high]} updates of "
-        f"{scale.batch_size}; scored at every length up to {top}; headline numbers on the runs "
-        "that learned, all-run means beside them. " + "; ".join(sentences) + ". Each half of the "
-        "claim, on the runs that learned (exact match, beyond = lengths "
-        f"{high + 1}-{top}): "
-        + "; ".join(f"{claim}: **{v}** ({g.text()})" for claim, (v, g) in halves.items())
-        + f". The section's verdict combines the Mamba half with {claimed}'s, the Transformer the "
-        "papers' strong length-generalisation result is about (Jelassi et al. report it for "
-        "Hard-ALiBi; nothing in either paper says RoPE generalises)."
-    )
-    return Section(
-        name=NAME,
-        title=TITLE,
-        claim=CLAIM,
-        verdict=result,
-        paragraph=paragraph,
-        table=markdown_table(
-            [
-                "model",
-                "learned the range",
-                f"exact match {high + 1}-{top}, runs that learned",
-                f"longest copied at >= {scale.gate:.0%}, runs that learned",
-                f"exact match {low}-{high}, all runs",
-                f"exact match {high + 1}-{top}, all runs",
-            ],
-            rows,
-        ),
-        figure=f"{NAME}.png",
-        numbers=numbers,
-        anchors=ANCHORS,
-        scope=SCOPE.format(longest=top),
-    )
+        halves[transformer_claim(scale, model)] = transformer_half(runs[model], runs[scale.mamba])
+    out["halves"] = {claim: {"verdict": v, **g.as_dict()} for claim, (v, g) in halves.items()}
+    return out
+
+
+def verdict(scale: Scale, numbers: dict) -> str:
+    """The Mamba half with the half of the Transformer the papers' strong result is about."""
+    halves = numbers["halves"]
+    claimed = (mamba_claim(scale), transformer_claim(scale, claimed_variant(scale)))
+    return combine([halves[claim]["verdict"] for claim in claimed])

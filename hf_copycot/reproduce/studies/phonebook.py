@@ -8,23 +8,11 @@ size. The checkpoints come from the Hub, so CPU scales without Hub access do not
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.plan import (
-    CONTRADICTED,
-    SUPPORTED,
-    UNTESTED,
-    Anchor,
-    Lookup,
-    Section,
-    evaluate_job,
-    fmt,
-    markdown_table,
-    mean_std,
-)
+from hf_copycot.reproduce import papers
 from hf_copycot.reproduce.runner import Job
+from hf_copycot.reproduce.runs import Lookup, evaluate_job
 from hf_copycot.reproduce.scales import Scale
+from hf_copycot.reproduce.statistics import CONTRADICTED, SUPPORTED, UNTESTED, mean_std
 
 NAME = "phonebook"
 TITLE = "Phone book: accuracy vs entries (released checkpoints, few-shot)"
@@ -32,17 +20,7 @@ CLAIM = (
     "Pretrained Pythia beats a pretrained Mamba of equal size at phone-book lookup, more so as "
     "the book grows (Jelassi et al.)."
 )
-ANCHORS = (
-    Anchor(
-        "Jelassi et al. 2024",
-        "phone-book lookup with pretrained models (figure number not checked here)",
-        "the smallest Transformer (Pythia 410M) outperforms the largest GSSM (Mamba 2.8B) once "
-        "the phone book is long enough (L >= 70 entries)",
-        "Pythia 410M / 1.4B / 2.8B vs Mamba 370M / 1.4B / 2.8B, pretrained on the Pile",
-        "arXiv 2402.01032, as summarised by a secondary source; model list from "
-        "github.com/sjelassi/transformers_ssm_copy",
-    ),
-)
+ANCHORS = (papers.JELASSI_PHONEBOOK,)
 
 
 def lookup_eval(scale: Scale, model: str, entries: int, seed: int) -> Job:
@@ -68,58 +46,35 @@ def jobs(scale: Scale) -> list[Job]:
     ]
 
 
-def analyse(scale: Scale, lookup: Lookup, out_dir: Path) -> Section:
-    if not scale.phonebook_models:
-        return Section(
-            NAME,
-            TITLE,
-            CLAIM,
-            UNTESTED,
-            f"Not run in the {scale.name} scale: the claim is about the released Mamba and Pythia "
-            "checkpoints (130M parameters and up), which need the Hub and, to be quick, a GPU. "
-            "Run `copycot reproduce --scale gpu` on a machine with both; a from-scratch phone "
-            "book at this scale would need far more than the CPU budget to learn the lookup.",
-        )
-    acc = {
-        (model, n): [
+def key(model: str, entries: int) -> str:
+    return f"{model}/N={entries}"
+
+
+def numbers(scale: Scale, lookup: Lookup) -> dict:
+    """Exact match per checkpoint, book size and seed (empty where the scale runs none)."""
+    return {
+        key(model, n): [
             lookup(lookup_eval(scale, model, n, seed))["results"]["test"]["exact_match"]
             for seed in range(scale.seeds)
         ]
         for model in scale.phonebook_models
         for n in scale.phonebook_entries
     }
-    short = {model: model.split("/")[-1] for model in scale.phonebook_models}
-    rows = [
-        [short[model], *(fmt(*mean_std(acc[model, n])) for n in scale.phonebook_entries)]
-        for model in scale.phonebook_models
-    ]
-    plots.lines_with_spread(
-        {short[model]: {n: acc[model, n] for n in scale.phonebook_entries} for model in short},
-        out_dir / f"{NAME}.png",
-        title=TITLE,
-        xlabel="phone-book entries",
-        ylabel="exact match",
-        logx=True,
-    )
-    pairs = list(zip(scale.phonebook_models[::2], scale.phonebook_models[1::2], strict=False))
+
+
+def pairs(scale: Scale) -> list[tuple[str, str]]:
+    """(Mamba, Pythia) of equal size: the checkpoints are listed in that order."""
+    models = scale.phonebook_models
+    return list(zip(models[::2], models[1::2], strict=False))
+
+
+def verdict(scale: Scale, numbers: dict) -> str:
+    """Pythia ahead of its Mamba at the largest book, for every pair."""
+    if not scale.phonebook_models:
+        return UNTESTED
     largest = max(scale.phonebook_entries)
     wins = [
-        mean_std(acc[pythia, largest])[0] > mean_std(acc[mamba, largest])[0]
-        for mamba, pythia in pairs
+        mean_std(numbers[key(pythia, largest)])[0] > mean_std(numbers[key(mamba, largest)])[0]
+        for mamba, pythia in pairs(scale)
     ]
-    paragraph = f"At {largest} entries: " + "; ".join(
-        f"{short[pythia]} {mean_std(acc[pythia, largest])[0]:.1%} vs {short[mamba]} "
-        f"{mean_std(acc[mamba, largest])[0]:.1%}"
-        for mamba, pythia in pairs
-    )
-    return Section(
-        name=NAME,
-        title=TITLE,
-        claim=CLAIM,
-        verdict=SUPPORTED if wins and all(wins) else CONTRADICTED,
-        paragraph=paragraph + ".",
-        table=markdown_table(["model", *(f"N = {n}" for n in scale.phonebook_entries)], rows),
-        figure=f"{NAME}.png",
-        numbers={f"{model}/N={n}": v for (model, n), v in acc.items()},
-        anchors=ANCHORS,
-    )
+    return SUPPORTED if wins and all(wins) else CONTRADICTED
