@@ -38,6 +38,34 @@ class Section:
     tested: str = ""  # which clauses of the claim the verdict covers, where not all of them
 
 
+def section_of(
+    study,
+    verdict: str,
+    paragraph: str,
+    *,
+    numbers: dict | None = None,
+    table: str = "",
+    figure: bool = True,
+    scope: str = "",
+    tested: str = "",
+) -> Section:
+    """A study's section: its name, title, claim and the papers' numbers from the study module,
+    its figure `<name>.png` (drawn by its prose) unless `figure` is False."""
+    return Section(
+        name=study.NAME,
+        title=study.TITLE,
+        claim=study.CLAIM,
+        verdict=verdict,
+        paragraph=paragraph,
+        table=table,
+        figure=f"{study.NAME}.png" if figure else None,
+        numbers=numbers if numbers is not None else {},
+        anchors=study.ANCHORS,
+        scope=scope,
+        tested=tested,
+    )
+
+
 def failed_section(study, error: Exception) -> Section:
     """A study whose analysis raised: its error line in place of its results."""
     line = f"{type(error).__name__}: {error}".splitlines()[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table
+from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import Gap, mean_std
 from hf_copycot.reproduce.studies import copy_length as study
@@ -61,12 +61,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
         "the Transformer the papers' strong length-generalisation result is about (Jelassi et al. "
         "report it for Hard-ALiBi; nothing in either paper says RoPE generalises)."
     )
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             [
                 "model",
@@ -78,8 +76,6 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             ],
             rows,
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
-        anchors=study.ANCHORS,
         scope=SCOPE.format(longest=top),
     )

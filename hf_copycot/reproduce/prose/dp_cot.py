@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table
+from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import compare, mean_std
 from hf_copycot.reproduce.studies import dp_cot as study
@@ -63,12 +63,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
         + "."
         + (f" The verdict covers these parts only ({tested})." if tested else "")
     )
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             [
                 "task",
@@ -80,10 +78,8 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             ],
             rows,
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
         tested=tested,
-        anchors=study.ANCHORS,
         scope=(
             "Tiny models on short streams of digits: whether CoT is needed and whether a tiny "
             "Mamba keeps up on a DP that is local for it; Feng et al.'s LIS and ED at n = 50-100 "

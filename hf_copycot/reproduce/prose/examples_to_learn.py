@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, learned_phrase, markdown_table
+from hf_copycot.reproduce.report import Section, learned_phrase, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import CONTRADICTED, UNTESTED, bootstrap_gap, mean_std
 from hf_copycot.reproduce.studies import examples_to_learn as study
@@ -67,17 +67,13 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
         )
     elif verdict == UNTESTED:
         paragraph += " Neither model learned the longest range in enough runs to compare."
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             ["maximum length", "model", "learned the range", "examples to the gate"], rows
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
-        anchors=study.ANCHORS,
         scope=SCOPE.format(lengths=", ".join(map(str, scale.n_max_values))),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, markdown_table
+from hf_copycot.reproduce.report import Section, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.studies import inference_cost as study
 
@@ -50,12 +50,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
         "time is dominated by fixed overheads until contexts are long, so the memory column is "
         "the cleaner test here."
     )
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             [
                 "context",
@@ -64,6 +62,5 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             ],
             rows,
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table
+from hf_copycot.reproduce.report import Section, fmt, learned_phrase, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import MIN_LEARNED, UNTESTED, Gap, compare, mean_std
 from hf_copycot.reproduce.studies import m_locality as study
@@ -93,12 +93,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
     parts = numbers["claims"]
     if parts:
         paragraph += " Parts: " + "; ".join(f"{k}: {v}" for k, v in parts.items()) + "."
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             [
                 "lag",
@@ -108,9 +106,7 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             ],
             rows,
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
-        anchors=study.ANCHORS,
         scope=(
             f"Lags up to {max(ms, default=0)} on streams of at most {dp.max_length} digits: the "
             "small-m end of Theorem 5 at tiny scale."

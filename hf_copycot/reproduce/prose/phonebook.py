@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, fmt, markdown_table
+from hf_copycot.reproduce.report import Section, fmt, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import mean_std
 from hf_copycot.reproduce.studies import phonebook as study
@@ -43,14 +43,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
         f"{short[mamba]} {mean_std(numbers[study.key(mamba, largest)])[0]:.1%}"
         for mamba, pythia in study.pairs(scale)
     )
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph + ".",
+    return section_of(
+        study,
+        verdict,
+        paragraph + ".",
         table=markdown_table(["model", *(f"N = {n}" for n in entries)], rows),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
-        anchors=study.ANCHORS,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hf_copycot.models import PRESETS
 from hf_copycot.reproduce import plots
-from hf_copycot.reproduce.report import Section, learned_phrase, markdown_table
+from hf_copycot.reproduce.report import Section, learned_phrase, markdown_table, section_of
 from hf_copycot.reproduce.scales import Scale
 from hf_copycot.reproduce.statistics import INCONCLUSIVE, UNTESTED, Gap, mean_std
 from hf_copycot.reproduce.studies import state_size as study
@@ -104,12 +104,10 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             "that its gap to the largest holds 0: with these seeds, training time is not ruled "
             "out as the smallest state's limit, so the capacity reading stays open."
         )
-    return Section(
-        name=study.NAME,
-        title=study.TITLE,
-        claim=study.CLAIM,
-        verdict=verdict,
-        paragraph=paragraph,
+    return section_of(
+        study,
+        verdict,
+        paragraph,
         table=markdown_table(
             [
                 "Mamba",
@@ -120,9 +118,7 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             ],
             rows,
         ),
-        figure=f"{study.NAME}.png",
         numbers=numbers,
-        anchors=study.ANCHORS,
         scope=(
             f"A {scale.state_overrides.replace('num_hidden_layers=', '')}-layer Mamba of width "
             f"{PRESETS[scale.mamba].hidden_size} on strings of at most {2 * high} letters: how "
