@@ -89,6 +89,11 @@ class Scale:
         return self if seeds is None else replace(self, seeds=seeds)
 
     @property
+    def pair(self) -> tuple[str, str]:
+        """The parameter-matched pair, in the order the report lists it: Transformer, Mamba."""
+        return self.transformer, self.mamba
+
+    @property
     def n_max_values(self) -> tuple[int, ...]:
         """Longest training lengths of the copy runs (examples-to-gate compares them)."""
         return tuple(sorted(self.copy_budgets))

@@ -35,7 +35,7 @@ def jobs(scale: Scale) -> list[Job]:
     return [
         tuning_job(scale, group, model, rate)
         for group in LR_GROUPS
-        for model in (scale.transformer, scale.mamba)
+        for model in scale.pair
         for rate in scale.lr_grid
     ]
 
@@ -64,7 +64,7 @@ def choose(scale: Scale, lookup) -> dict:
     """group -> preset -> {"chosen": rate, "runs": {rate: outcome}}."""
     choice: dict = {}
     for group in LR_GROUPS:
-        for model in (scale.transformer, scale.mamba):
+        for model in scale.pair:
             outcomes = {
                 rate: outcome(lookup(tuning_job(scale, group, model, rate)), scale)
                 for rate in scale.lr_grid

@@ -13,7 +13,7 @@ from hf_copycot.reproduce.studies import dp_cot as study
 
 
 def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section:
-    models = study.models_of(scale)
+    models = scale.pair
     rows, bars, sentences = [], {}, []
     for dp in scale.dp_tasks:
         for model in models:

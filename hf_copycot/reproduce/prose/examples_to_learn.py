@@ -18,7 +18,7 @@ SCOPE = (
 
 def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section:
     budgets = {int(n): examples for n, examples in numbers["budget_examples"].items()}
-    models = study.models_of(scale)
+    models = scale.pair
     rows, bars = [], {model: [] for model in models}
     for n_max in scale.n_max_values:
         for model in models:

@@ -13,7 +13,7 @@ from hf_copycot.reproduce.studies import inference_cost as study
 def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section:
     from hf_copycot.inference_cost import format_bytes
 
-    models = study.models_of(scale)
+    models = scale.pair
     contexts = scale.cost_contexts
     latency = {
         m: {c: numbers[m][str(c)]["seconds_per_token"] * 1e3 for c in contexts} for m in models

@@ -21,7 +21,7 @@ def section(scale: Scale, numbers: dict, verdict: str, out_dir: Path) -> Section
             UNTESTED,
             f"This scale trains no {study.TASK} model.",
         )
-    models = study.models_of(scale)
+    models = scale.pair
     ms = study.lags(numbers, scale)
     curves = {model: {m: numbers[model][str(m)] for m in ms} for model in models}
     shallow = {

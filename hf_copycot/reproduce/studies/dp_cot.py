@@ -29,23 +29,21 @@ LOCAL_TASKS = ("stream_dp",)  # m-local for a recurrent model: Mamba should keep
 MODES = {True: "CoT", False: "direct"}
 
 
-def models_of(scale: Scale) -> tuple[str, str]:
-    return (scale.transformer, scale.mamba)
-
-
 def jobs(scale: Scale) -> list[Job]:
     out = []
     for dp in scale.dp_tasks:
         for use_cot in (True, False):
-            for model in models_of(scale):
+            for model in scale.pair:
                 for seed in range(scale.seeds):
                     run = dp_run(scale, dp, model, seed, use_cot)
                     out += [run, dp_test(scale, dp, run)]
     return out
 
 
-def runs_of(scale: Scale, lookup: Lookup, dp: DPTask, model: str, use_cot: bool) -> dict:
-    """Per seed: test answer accuracy, learned?, and how many test problems training saw."""
+def runs_of(
+    scale: Scale, lookup: Lookup, dp: DPTask, model: str, use_cot: bool
+) -> tuple[dict, int]:
+    """Per seed: test answer accuracy and learned?; and how many test problems training saw."""
     accuracy, flags, overlap = [], [], 0
     for seed in range(scale.seeds):
         run = dp_run(scale, dp, model, seed, use_cot)
@@ -63,7 +61,7 @@ def key(dp: DPTask, model: str, use_cot: bool) -> str:
 
 def claims(scale: Scale, dp: DPTask, numbers: dict) -> dict[str, str]:
     """The sub-claims this task tests, each with its verdict."""
-    models = models_of(scale)
+    models = scale.pair
 
     def acc(model: str, use_cot: bool) -> list[float]:
         return numbers[key(dp, model, use_cot)]["answer_accuracy"]
@@ -95,7 +93,7 @@ def numbers(scale: Scale, lookup: Lookup) -> dict:
     parts: dict[str, str] = {}
     overlap = 0
     for dp in scale.dp_tasks:
-        for model in models_of(scale):
+        for model in scale.pair:
             for use_cot in (True, False):
                 out[key(dp, model, use_cot)], seen = runs_of(scale, lookup, dp, model, use_cot)
                 overlap += seen

@@ -25,15 +25,11 @@ CLAIM = (
 ANCHORS = (papers.JELASSI_SAMPLE_EFFICIENCY, papers.REN_COPY_TRAINING)
 
 
-def models_of(scale: Scale) -> tuple[str, str]:
-    return (scale.transformer, scale.mamba)
-
-
 def jobs(scale: Scale) -> list[Job]:
     return [
         copy_run(scale, model, seed, n_max)
         for n_max in scale.n_max_values
-        for model in models_of(scale)
+        for model in scale.pair
         for seed in range(scale.seeds)
     ]
 
@@ -48,7 +44,7 @@ def numbers(scale: Scale, lookup: Lookup) -> dict:
         },
     }
     for n_max in scale.n_max_values:
-        for model in models_of(scale):
+        for model in scale.pair:
             out[f"{model}/N_max={n_max}"] = {
                 "examples_to_gate": [
                     examples_to_gate(lookup(copy_run(scale, model, seed, n_max)), scale)
@@ -79,7 +75,7 @@ def needs_more(transformer: list[float], mamba: list[float], learned_any: bool) 
 def verdict(scale: Scale, numbers: dict) -> str:
     """At the largest N_max, where enough runs of either model learned."""
     top = max(scale.n_max_values)
-    learned_any = any(learned_count(numbers, m, top) >= MIN_LEARNED for m in models_of(scale))
+    learned_any = any(learned_count(numbers, m, top) >= MIN_LEARNED for m in scale.pair)
     return needs_more(
         needed(numbers, scale.transformer, top), needed(numbers, scale.mamba, top), learned_any
     )

@@ -23,20 +23,16 @@ CLAIM = (
 ANCHORS = ()
 
 
-def models_of(scale: Scale) -> tuple[str, str]:
-    return (scale.transformer, scale.mamba)
-
-
 def jobs(scale: Scale) -> list[Job]:
     out = []
-    for model in models_of(scale):
+    for model in scale.pair:
         out += [copy_run(scale, model, 0), cost_job(scale, model)]
     return out
 
 
 def numbers(scale: Scale, lookup: Lookup) -> dict:
     """Per model and context: time per token, first-token time and the cache's bytes."""
-    return {model: lookup(cost_job(scale, model))["contexts"] for model in models_of(scale)}
+    return {model: lookup(cost_job(scale, model))["contexts"] for model in scale.pair}
 
 
 def growth(numbers: dict, scale: Scale, model: str, field: str) -> float:

@@ -37,10 +37,6 @@ def stream_task(scale: Scale) -> DPTask | None:
     return next((dp for dp in scale.dp_tasks if dp.task == TASK), None)
 
 
-def models_of(scale: Scale) -> tuple[str, str]:
-    return (scale.transformer, scale.mamba)
-
-
 def shallow_name(d_state: int) -> str:
     return f"N={d_state}"
 
@@ -57,10 +53,7 @@ def shallow_run(scale: Scale, dp: DPTask, d_state: int, seed: int) -> Job:
 def runs_of(scale: Scale, dp: DPTask) -> dict[str, list[Job]]:
     """The pair's CoT runs and the shallow Mamba's, a list of seeds each."""
     seeds = range(scale.seeds)
-    out = {
-        model: [dp_run(scale, dp, model, seed, True) for seed in seeds]
-        for model in models_of(scale)
-    }
+    out = {model: [dp_run(scale, dp, model, seed, True) for seed in seeds] for model in scale.pair}
     for d in scale.locality_state_sizes:
         out[f"shallow {shallow_name(d)}"] = [shallow_run(scale, dp, d, seed) for seed in seeds]
     return out
@@ -110,9 +103,9 @@ def numbers(scale: Scale, lookup: Lookup) -> dict:
     curves, counts, flags = {}, {}, {}
     for name, runs in runs_of(scale, dp).items():
         curves[name], found, flags[name] = lag_curves(scale, lookup, dp, runs)
-        if name in models_of(scale):
+        if name in scale.pair:
             counts |= found
-    transformer, mamba = (curves[model] for model in models_of(scale))
+    transformer, mamba = (curves[model] for model in scale.pair)
     ms = sorted(set(transformer) & set(mamba))
     out: dict = {name: {str(m): curve.get(m, []) for m in ms} for name, curve in curves.items()}
     parts: dict[str, str] = {}
@@ -120,19 +113,18 @@ def numbers(scale: Scale, lookup: Lookup) -> dict:
     shallow = [f"shallow {shallow_name(d)}" for d in scale.locality_state_sizes]
     if ms:
         small, large = ms[0], ms[-1]
-        if all(sum(flags[model]) >= MIN_LEARNED for model in models_of(scale)):
+        if all(sum(flags[model]) >= MIN_LEARNED for model in scale.pair):
             parts[f"{scale.mamba} keeps up at m = {small}"] = keeps_up(
                 mamba[small], transformer[small]
             )
         if len(shallow) >= 2:
             low, high = curves[shallow[0]], curves[shallow[-1]]
-            for m in (small, large):
-                gaps[f"m = {m}"] = bootstrap_gap(high.get(m, []), low.get(m, [])).as_dict()
+            at = {m: bootstrap_gap(high.get(m, []), low.get(m, [])) for m in (small, large)}
+            gaps = {f"m = {m}": gap.as_dict() for m, gap in at.items()}
             names = (
                 f"{shallow[-1].removeprefix('shallow ')} vs {shallow[0].removeprefix('shallow ')}"
             )
-            at_large = bootstrap_gap(high.get(large, []), low.get(large, []))
-            parts[f"a larger state helps at m = {large} ({names})"] = verdict_of(at_large)
+            parts[f"a larger state helps at m = {large} ({names})"] = verdict_of(at[large])
     out["claims"] = parts
     out["learned"] = flags
     out["test_rows"] = {str(m): counts[m] for m in ms}
