@@ -27,6 +27,7 @@ import functools
 import importlib.util
 import inspect
 import logging
+import sys
 
 import torch
 import transformers
@@ -105,6 +106,7 @@ class FastMambaMixer(MambaMixer):
     copycot_fused_decode: bool = True
 
     def forward(self, hidden_states, cache=None, attention_mask=None, **kwargs):
+        _forget_packed_weights(self)
         if cache is None:
             cache = kwargs.pop("cache_params", None)
         stray = [key for key, value in kwargs.items() if isinstance(value, Cache)]
@@ -192,6 +194,16 @@ class FastMambaMixer(MambaMixer):
         return self.out_proj(y.to(dtype))
 
 
+def _forget_packed_weights(module: torch.nn.Module) -> None:
+    """Before a forward that records a graph (training), drop the fused decoding step's packed
+    copy of the module's weights: the optimizer step that follows may not bump the version
+    counters the copy is checked against (torch's fused AdamW does not)."""
+    if torch.is_grad_enabled():
+        decode = sys.modules.get(f"{__package__}.ssm.numba_decode")
+        if decode is not None:  # not imported: nothing packed yet
+            decode.forget(module)
+
+
 def _step_mask(attention_mask: torch.Tensor | None, batch: int) -> torch.Tensor | None:
     """A decoding step's padding mask as (B,) float32; None for a mask of another shape."""
     if attention_mask is None:
@@ -221,6 +233,7 @@ class FastMambaModel(MambaModel):
         attention_mask=None,
         **kwargs,
     ):
+        _forget_packed_weights(self)
         hidden = None
         plain = not (kwargs or output_hidden_states or self.config.output_hidden_states)
         if cache is not None and plain and not torch.is_grad_enabled():

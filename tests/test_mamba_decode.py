@@ -209,8 +209,8 @@ def test_weights_changed_between_steps_are_used_at_the_next_step(calls):
 
 def test_a_training_step_of_finetune_is_seen_by_the_next_decoding_step(calls):
     """finetune.py evaluates in the process that trains: after `make_optimizer`'s step the fused
-    step must decode with the new weights (a fused AdamW, which writes parameters without bumping
-    their versions, left it decoding with the weights of step 0)."""
+    step must decode with the new weights. Its fused AdamW writes parameters without bumping their
+    versions (it once left the step decoding with the weights of step 0)."""
     from hf_copycot.finetune import TrainingArguments, make_optimizer
 
     reference, ours = _pair(layers=2)
@@ -221,6 +221,7 @@ def test_a_training_step_of_finetune_is_seen_by_the_next_decoding_step(calls):
     optimizer = make_optimizer(
         ours.train(), TrainingArguments(output_dir="unused", learning_rate=0.05)
     )
+    assert optimizer.defaults["fused"]
     ours(ids, labels=ids).loss.backward()
     optimizer.step()
     ours.eval()

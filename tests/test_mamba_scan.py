@@ -62,6 +62,13 @@ def _padding_mask(batch: int, seq_len: int) -> torch.Tensor:
     return mask
 
 
+def _right_padding_mask(batch: int, seq_len: int) -> torch.Tensor:
+    """Rows of different lengths padded on the right, as training batches are (one row ends
+    inside a checkpoint segment, one is all padding)."""
+    lengths = [seq_len, seq_len - 1, 17, 1, 0][:batch]
+    return (torch.arange(seq_len) < torch.tensor(lengths)[:, None]).long()
+
+
 def _train_step(model, ids, mask):
     model.train()
     model.zero_grad(set_to_none=True)
@@ -77,6 +84,9 @@ CASES = [
     (1, 5, 20, 4, False, {}),  # D = 40: not a multiple of the 16-channel block (padded)
     (2, 70, 16, 16, True, {"use_conv_bias": False, "conv_kernel": 3}),  # L > 4 checkpoints
     (2, 1, 16, 4, True, {}),
+    # right padding, with labels on the padding too (`_train_step`: gradient reaches its outputs)
+    (5, 40, 32, 16, "right", {}),
+    (4, 19, 16, 4, "right", {"use_conv_bias": False, "conv_kernel": 3}),
 ]
 
 
@@ -89,7 +99,8 @@ def test_training_outputs_and_every_gradient_match_reference(
     ours = copy.deepcopy(reference)
     assert enable_fast_mamba(ours, scan) == scan
     ids = torch.randint(0, VOCAB, (batch, seq_len), generator=torch.Generator().manual_seed(1))
-    mask = _padding_mask(batch, seq_len) if pad else None
+    padding = {False: None, True: _padding_mask, "right": _right_padding_mask}[pad]
+    mask = padding and padding(batch, seq_len)
     ref_logits, ref_grads = _train_step(reference, ids, mask)
     logits, grads = _train_step(ours, ids, mask)
     assert _rel(logits, ref_logits) < TOL

@@ -283,6 +283,16 @@ class _Pack:
 _packs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def forget(module: torch.nn.Module) -> None:
+    """Drop the pack of `module`'s weights; its next decoding step packs them afresh.
+
+    Called before every forward that records a graph (mamba_scan): an optimizer step follows it,
+    and a fused optimizer (torch's fused AdamW) writes parameters without bumping the version
+    counters `_Pack.fresh` checks.
+    """
+    _packs.pop(module, None)
+
+
 def _contiguous_arrays(tensors) -> tuple:
     with torch.no_grad():
         return tuple(t.detach().float().contiguous().numpy() for t in tensors)
